@@ -1,0 +1,32 @@
+"""Reads about members, each a bounded number of queries."""
+
+from django.db.models import QuerySet
+
+from accounts.models import Block, Member
+
+PEOPLE_PREVIEW = 12
+
+
+def member_followers(member: Member) -> QuerySet[Member]:
+    return Member.objects.filter(following_set__followee=member, is_active=True).order_by(
+        "-following_set__created_at"
+    )
+
+
+def member_following(member: Member) -> QuerySet[Member]:
+    return Member.objects.filter(follower_set__follower=member, is_active=True).order_by(
+        "-follower_set__created_at"
+    )
+
+
+def is_blocked_between(a: Member, b: Member) -> bool:
+    """True when either member has blocked the other."""
+    return (
+        Block.objects.filter(blocker=a, blocked=b).exists()
+        or Block.objects.filter(blocker=b, blocked=a).exists()
+    )
+
+
+def blocked_ids(member: Member) -> set[int]:
+    """Ids of members this member has blocked."""
+    return set(Block.objects.filter(blocker=member).values_list("blocked_id", flat=True))

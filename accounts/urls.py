@@ -1,0 +1,24 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("settings/profile/", views.profile_edit, name="profile_edit"),
+    path("in/<slug:handle>/", views.profile, name="profile"),
+    path(
+        "in/<slug:handle>/followers/",
+        views.people,
+        {"which": "followers"},
+        name="profile_followers",
+    ),
+    path(
+        "in/<slug:handle>/following/",
+        views.people,
+        {"which": "following"},
+        name="profile_following",
+    ),
+    path("in/<slug:handle>/follow/", views.follow, name="follow"),
+    path("in/<slug:handle>/unfollow/", views.unfollow, name="unfollow"),
+    path("in/<slug:handle>/block/", views.block, name="block"),
+    path("in/<slug:handle>/unblock/", views.unblock, name="unblock"),
+]

@@ -1,0 +1,111 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import ProfileForm
+from accounts.models import Block, Follow, Member
+from events.selectors import events_for_profile
+from groups.selectors import groups_for_profile
+from rooms.selectors import rooms_for_profile
+
+
+def _get_member(handle: str) -> Member:
+    return get_object_or_404(Member, handle=handle, is_active=True)
+
+
+def profile(request: HttpRequest, handle: str) -> HttpResponse:
+    member = _get_member(handle)
+    viewer = request.user if request.user.is_authenticated else None
+    relation = {"is_self": viewer is not None and viewer.pk == member.pk}
+    if viewer is not None and not relation["is_self"]:
+        relation["following"] = Follow.objects.filter(follower=viewer, followee=member).exists()
+        relation["blocking"] = Block.objects.filter(blocker=viewer, blocked=member).exists()
+        relation["blocked_by"] = Block.objects.filter(blocker=member, blocked=viewer).exists()
+    followers = selectors.member_followers(member)
+    following = selectors.member_following(member)
+    context = {
+        "member": member,
+        "relation": relation,
+        "followers": followers[: selectors.PEOPLE_PREVIEW],
+        "follower_count": followers.count(),
+        "following": following[: selectors.PEOPLE_PREVIEW],
+        "following_count": following.count(),
+        "groups": groups_for_profile(member, viewer),
+        "events": events_for_profile(member, viewer),
+        "rooms": rooms_for_profile(member, viewer),
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+def people(request: HttpRequest, handle: str, which: str) -> HttpResponse:
+    member = _get_member(handle)
+    if which == "followers":
+        queryset, title = selectors.member_followers(member), "Followers"
+    else:
+        queryset, title = selectors.member_following(member), "Following"
+    return render(
+        request,
+        "accounts/people.html",
+        {"member": member, "people": queryset[:200], "title": title, "which": which},
+    )
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST, request.FILES, instance=member)
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Profile saved.")
+            return redirect(member.get_absolute_url())
+        messages.error(request, "Please correct the errors below.")
+    else:
+        form = ProfileForm(instance=member)
+    return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+def _relation_action(action):
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, handle: str) -> HttpResponse:
+        target = _get_member(handle)
+        try:
+            message = action(request.user, target)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, message)
+        return redirect(target.get_absolute_url())
+
+    return view
+
+
+def _follow(viewer: Member, target: Member) -> str:
+    services.follow_create(follower=viewer, followee=target)
+    return f"You're following {target.display_name}."
+
+
+def _unfollow(viewer: Member, target: Member) -> str:
+    services.follow_delete(follower=viewer, followee=target)
+    return f"You unfollowed {target.display_name}."
+
+
+def _block(viewer: Member, target: Member) -> str:
+    services.block_create(blocker=viewer, blocked=target)
+    return f"You blocked {target.display_name}. They can't follow you or join rooms you host."
+
+
+def _unblock(viewer: Member, target: Member) -> str:
+    services.block_delete(blocker=viewer, blocked=target)
+    return f"You unblocked {target.display_name}."
+
+
+follow = _relation_action(_follow)
+unfollow = _relation_action(_unfollow)
+block = _relation_action(_block)
+unblock = _relation_action(_unblock)

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+from events import views as event_views
+
+urlpatterns = [
+    path("", event_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("groups/", include("groups.urls")),
+    path("events/", include("events.urls")),
+    path("rooms/", include("rooms.urls")),
+]
+
+if settings.SERVE_FILES:
+    # Avatars and covers. A front proxy serves MEDIA_ROOT in production.
+    urlpatterns += [
+        re_path(r"^uploads/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]

@@ -1,0 +1,63 @@
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from accounts.forms import timezone_choices, validate_avatar
+from events.models import Visibility
+from groups.models import Group, Membership
+
+MAX_DURATION = timedelta(hours=3)
+LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class EventForm(forms.Form):
+    """Times are typed as wall-clock times in the chosen zone and stored in UTC."""
+
+    title = forms.CharField(max_length=120)
+    description = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    starts = forms.DateTimeField(label="Starts", widget=LOCAL_INPUT)
+    ends = forms.DateTimeField(label="Ends", widget=LOCAL_INPUT)
+    timezone = forms.ChoiceField(label="Time zone", choices=timezone_choices)
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.none(), required=False, empty_label="No group"
+    )
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PUBLIC)
+    cover = forms.ImageField(
+        required=False,
+        validators=[validate_avatar],
+        help_text="Optional. JPEG, PNG or WebP, up to 2 MB.",
+    )
+
+    def __init__(self, *args, host, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = Group.objects.filter(
+            memberships__member=host, memberships__status=Membership.Status.ACTIVE
+        ).order_by("name")
+        self.fields["timezone"].initial = host.timezone
+
+    @staticmethod
+    def _aware(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+        naive = value.replace(tzinfo=None) if timezone.is_aware(value) else value
+        return naive.replace(tzinfo=zone)
+
+    def clean(self):
+        data = super().clean()
+        zone_name, starts, ends = data.get("timezone"), data.get("starts"), data.get("ends")
+        if data.get("visibility") == Visibility.GROUP and not data.get("group"):
+            self.add_error("group", "Choose the group whose members may attend.")
+        if not (zone_name and starts and ends):
+            return data
+        zone = zoneinfo.ZoneInfo(zone_name)
+        starts, ends = self._aware(starts, zone), self._aware(ends, zone)
+        if starts < timezone.now() - timedelta(minutes=5):
+            self.add_error("starts", "Pick a start time in the future.")
+        if ends <= starts:
+            self.add_error("ends", "The event must end after it starts.")
+        elif ends - starts > MAX_DURATION:
+            self.add_error("ends", "Events last at most 3 hours.")
+        data["starts_at"], data["ends_at"] = starts, ends
+        return data

@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from groups.models import Group, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["member"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_private", "created_by", "created_at"]
+    list_filter = ["is_private"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    raw_id_fields = ["created_by"]
+    readonly_fields = ["created_at"]
+    list_select_related = ["created_by"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["member", "group", "role", "status", "created_at"]
+    list_filter = ["role", "status"]
+    search_fields = ["member__display_name", "member__email", "group__name"]
+    raw_id_fields = ["member", "group"]
+    readonly_fields = ["created_at"]
+    list_select_related = ["member", "group"]

@@ -1,0 +1,34 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.text import slugify
+
+from groups.models import Group
+
+
+class GroupForm(forms.ModelForm):
+    slug = forms.SlugField(
+        max_length=60,
+        required=False,
+        label="Address",
+        help_text="Letters, digits and hyphens: /groups/<address>/. Leave empty to use the name.",
+    )
+
+    class Meta:
+        model = Group
+        fields = ["name", "slug", "description", "is_private"]
+        labels = {"is_private": "Private group"}
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not slugify(name):
+            raise ValidationError("Use a name with letters or digits.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        slug = slugify(data.get("slug") or data.get("name") or "")[:60]
+        if slug and Group.objects.filter(slug=slug).exists():
+            self.add_error("slug", "That address is taken; choose another.")
+        data["slug"] = slug
+        return data

@@ -1,0 +1,78 @@
+"""Reads about groups. Other apps ask these, and only these, about group access."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from groups.models import Group, Membership
+
+
+def membership_for(group: Group, member) -> Membership | None:
+    if member is None or not member.is_authenticated:
+        return None
+    return Membership.objects.filter(group=group, member=member).first()
+
+
+def active_group_ids(member) -> QuerySet:
+    """A subquery of the ids of groups the member belongs to (empty for anonymous visitors)."""
+    if member is None or not member.is_authenticated:
+        return Group.objects.none().values("pk")
+    return Membership.objects.filter(member=member, status=Membership.Status.ACTIVE).values(
+        "group_id"
+    )
+
+
+def is_active_member(group_id: int, member) -> bool:
+    if member is None or not member.is_authenticated:
+        return False
+    return Membership.objects.filter(
+        group_id=group_id, member=member, status=Membership.Status.ACTIVE
+    ).exists()
+
+
+def can_see_group_content(group: Group, member) -> bool:
+    return not group.is_private or is_active_member(group.pk, member)
+
+
+def group_get(slug: str) -> Group:
+    try:
+        return Group.objects.with_member_count().get(slug=slug)
+    except Group.DoesNotExist:
+        raise Http404("No such group") from None
+
+
+def group_members(group: Group) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(group=group, status=Membership.Status.ACTIVE)
+        .select_related("member")
+        .order_by("role", "created_at")
+    )
+
+
+def pending_requests(group: Group) -> QuerySet[Membership]:
+    return Membership.objects.filter(group=group, status=Membership.Status.PENDING).select_related(
+        "member"
+    )
+
+
+def groups_for_profile(member, viewer) -> list[Membership]:
+    """The member's groups as the viewer may see them: public ones, and private ones the
+    viewer belongs to as well."""
+    memberships = (
+        Membership.objects.filter(member=member, status=Membership.Status.ACTIVE)
+        .select_related("group")
+        .order_by("group__name")
+    )
+    if viewer is None or viewer.pk != member.pk:
+        from django.db.models import Q
+
+        memberships = memberships.filter(
+            Q(group__is_private=False) | Q(group_id__in=active_group_ids(viewer))
+        )
+    return list(memberships[:20])
+
+
+def groups_list(query: str = "") -> QuerySet[Group]:
+    groups = Group.objects.with_member_count().order_by("-member_count", "name")
+    if query:
+        groups = groups.filter(name__icontains=query) | groups.filter(description__icontains=query)
+    return groups

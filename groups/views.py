@@ -1,0 +1,96 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from events.selectors import upcoming_events_for
+from groups import selectors, services
+from groups.forms import GroupForm
+from groups.models import Membership
+from rooms.selectors import live_rooms_for
+
+
+def group_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    groups = selectors.groups_list(query)[:100]
+    return render(request, "groups/group_list.html", {"groups": groups, "query": query})
+
+
+@login_required
+def group_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = GroupForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            group = services.group_create(
+                creator=request.user,
+                name=data["name"],
+                slug=data["slug"],
+                description=data["description"],
+                is_private=data["is_private"],
+            )
+            messages.success(request, f"{group.name} is ready. Invite people to join.")
+            return redirect(group)
+    else:
+        form = GroupForm()
+    return render(request, "groups/group_form.html", {"form": form})
+
+
+def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    group = selectors.group_get(slug)
+    viewer = request.user if request.user.is_authenticated else None
+    membership = selectors.membership_for(group, viewer)
+    can_see = not group.is_private or (membership is not None and membership.is_active)
+    context = {"group": group, "membership": membership, "can_see": can_see}
+    if can_see:
+        context["members"] = selectors.group_members(group)[:100]
+        context["rooms"] = live_rooms_for(viewer, group_id=group.pk, limit=20)
+        context["events"] = upcoming_events_for(viewer, group_id=group.pk, limit=10)
+        if membership is not None and membership.can_manage:
+            context["requests"] = selectors.pending_requests(group)
+    return render(request, "groups/group_detail.html", context)
+
+
+@login_required
+@require_POST
+def group_join(request: HttpRequest, slug: str) -> HttpResponse:
+    group = selectors.group_get(slug)
+    membership = services.group_join(group=group, member=request.user)
+    if membership.is_active:
+        messages.success(request, f"Welcome to {group.name}.")
+    else:
+        messages.info(request, "Request sent. A manager will review it.")
+    return redirect(group)
+
+
+@login_required
+@require_POST
+def group_leave(request: HttpRequest, slug: str) -> HttpResponse:
+    group = selectors.group_get(slug)
+    try:
+        services.group_leave(group=group, member=request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"You left {group.name}.")
+    return redirect(group)
+
+
+@login_required
+@require_POST
+def membership_decide(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    group = selectors.group_get(slug)
+    membership = get_object_or_404(Membership, pk=membership_id, group=group)
+    approve = request.POST.get("decision") == "approve"
+    try:
+        if approve:
+            services.membership_approve(actor=request.user, membership=membership)
+            messages.success(request, f"{membership.member} joined {group.name}.")
+        else:
+            services.membership_reject(actor=request.user, membership=membership)
+            messages.success(request, "Request declined.")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    return redirect(group)

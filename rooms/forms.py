@@ -1,0 +1,47 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.forms import MembersField
+from groups.models import Group, Membership
+from rooms.models import Room
+
+
+class RoomForm(forms.Form):
+    title = forms.CharField(
+        max_length=120, widget=forms.TextInput(attrs={"placeholder": "Scaling Postgres at 10k QPS"})
+    )
+    description = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    speakers = MembersField(label="Designated speakers", max_members=19)
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.none(), required=False, empty_label="No group"
+    )
+    visibility = forms.ChoiceField(choices=Room.Visibility.choices, initial="public")
+    max_speakers = forms.IntegerField(
+        label="Stage size",
+        min_value=2,
+        max_value=100,
+        initial=20,
+        help_text="The most people on stage at once, the host included.",
+    )
+
+    def __init__(self, *args, host, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.host = host
+        self.fields["group"].queryset = Group.objects.filter(
+            memberships__member=host, memberships__status=Membership.Status.ACTIVE
+        ).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("visibility") == Room.Visibility.GROUP and not data.get("group"):
+            self.add_error("group", "Choose the group whose members may join.")
+        speakers = [m for m in data.get("speakers") or [] if m.pk != self.host.pk]
+        data["speakers"] = speakers
+        stage = data.get("max_speakers")
+        if stage and len(speakers) + 1 > stage:
+            raise ValidationError(
+                f"{len(speakers)} speakers and the host don't fit on a stage of {stage}."
+            )
+        return data

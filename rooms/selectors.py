@@ -1,0 +1,79 @@
+"""Reads about rooms, with access checks. Each returns the object or raises."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from rooms.models import STAGE_ROLES, Participant, Room, RoomBan
+
+STAGE_PREVIEW = 6
+
+
+def _with_stage_preview(rooms: QuerySet[Room]) -> QuerySet[Room]:
+    """Attach counts and the first few people on stage without a query per room."""
+    return (
+        rooms.select_related("host", "group")
+        .annotate(
+            audience_count=Count(
+                "participants",
+                filter=Q(participants__is_present=True, participants__role="listener"),
+            ),
+            stage_count=Count(
+                "participants",
+                filter=Q(participants__role__in=STAGE_ROLES),
+            ),
+        )
+        .prefetch_related(
+            Prefetch(
+                "participants",
+                queryset=Participant.objects.filter(role__in=STAGE_ROLES)
+                .select_related("member")
+                .order_by("pk"),
+                to_attr="stage_preview",
+            )
+        )
+    )
+
+
+def live_rooms_for(member, *, group_id: int | None = None, limit: int = 50) -> list[Room]:
+    rooms = Room.objects.live().visible_to(member).order_by("-started_at")
+    if group_id is not None:
+        rooms = rooms.filter(group_id=group_id)
+    return list(_with_stage_preview(rooms)[:limit])
+
+
+def rooms_for_profile(member, viewer) -> list[Room]:
+    """Rooms the member hosts or speaks in, live or scheduled, that the viewer may see."""
+    # A subquery, not a join, so that the stage and audience counts stay whole.
+    on_stage = Participant.objects.filter(member=member, role__in=STAGE_ROLES).values("room_id")
+    rooms = (
+        Room.objects.filter(status__in=[Room.Status.LIVE, Room.Status.SCHEDULED])
+        .filter(pk__in=on_stage)
+        .visible_to(viewer)
+        .order_by("-created_at")
+    )
+    return list(_with_stage_preview(rooms)[:10])
+
+
+def room_get_for_member(room_id: int, member) -> Room:
+    """The room, if the member may be in it: it exists, the member may see its group,
+    is not banned and is not blocked by its host."""
+    room = Room.objects.select_related("host", "group").filter(pk=room_id).first()
+    if room is None:
+        raise Http404("No such room")
+    room_check_access(room, member)
+    return room
+
+
+def room_check_access(room: Room, member) -> None:
+    from groups.selectors import is_active_member
+
+    if member is None or not member.is_authenticated:
+        raise PermissionDenied("Sign in to join rooms.")
+    if room.visibility == Room.Visibility.GROUP and not is_active_member(room.group_id, member):
+        # Group-only rooms don't exist for outsiders.
+        raise Http404("No such room")
+    if RoomBan.objects.filter(room=room, member=member).exists():
+        raise PermissionDenied("You've been removed from this room.")
+    if room.host.blocking_set.filter(blocked=member).exists():
+        raise PermissionDenied("You can't join this room.")

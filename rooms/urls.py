@@ -1,0 +1,10 @@
+from django.urls import path
+
+from rooms import views
+
+urlpatterns = [
+    path("", views.room_list, name="room_list"),
+    path("new/", views.room_create, name="room_create"),
+    path("<int:room_id>/", views.room_detail, name="room_detail"),
+    path("<int:room_id>/start/", views.room_start, name="room_start"),
+]

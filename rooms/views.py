@@ -1,0 +1,62 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from rooms import selectors, services
+from rooms.forms import RoomForm
+from rooms.models import STAGE_ROLES
+
+
+def room_list(request: HttpRequest) -> HttpResponse:
+    member = request.user if request.user.is_authenticated else None
+    rooms = selectors.live_rooms_for(member)
+    return render(request, "rooms/room_list.html", {"rooms": rooms})
+
+
+@login_required
+def room_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = RoomForm(request.POST, host=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            room = services.room_create(
+                host=request.user,
+                title=data["title"],
+                description=data["description"],
+                speakers=data["speakers"],
+                group=data["group"],
+                visibility=data["visibility"],
+                max_speakers=data["max_speakers"],
+            )
+            messages.success(request, "Room created. Start it when your speakers are ready.")
+            return redirect(room)
+    else:
+        form = RoomForm(host=request.user, initial=request.GET.dict())
+    return render(request, "rooms/room_form.html", {"form": form})
+
+
+@login_required
+def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
+    room = selectors.room_get_for_member(room_id, request.user)
+    stage = room.participants.filter(role__in=STAGE_ROLES).select_related("member").order_by("pk")
+    return render(
+        request,
+        "rooms/room_detail.html",
+        {"room": room, "stage": stage, "is_host": room.host_id == request.user.pk},
+    )
+
+
+@login_required
+@require_POST
+def room_start(request: HttpRequest, room_id: int) -> HttpResponse:
+    room = selectors.room_get_for_member(room_id, request.user)
+    try:
+        services.room_start(actor=request.user, room=room)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "You're live.")
+    return redirect(room)
