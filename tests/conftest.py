@@ -1,0 +1,110 @@
+"""Personas and factories shared by every test.
+
+The personas: alice hosts, bob speaks, carol listens, dan is an outsider, mod holds the
+platform moderation permission, staff runs Django admin.
+"""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from accounts.models import Member
+from accounts.services import member_sync_verified_domain
+from events.models import Event
+from groups.models import Group, Membership
+from rooms import services as room_services
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    # Hashing with the real hasher costs ~0.3 s per login; uploads go to a temp folder.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "uploads"
+
+
+def make_member(
+    name: str | None = None, *, email: str | None = None, password: str = "pw-for-tests-1", **fields
+) -> Member:
+    n = next(_seq)
+    name = name or f"Member {n}"
+    email = email or f"{name.split()[0].lower()}{n}@example.com"
+    return Member.objects.create_user(email, password, display_name=name, **fields)
+
+
+def verify_email(member: Member, email: str, *, primary: bool = False) -> EmailAddress:
+    address = EmailAddress.objects.create(user=member, email=email, verified=True, primary=primary)
+    member_sync_verified_domain(member=member)
+    return address
+
+
+def make_group(owner: Member, name: str | None = None, *, private: bool = False, members=()):
+    n = next(_seq)
+    name = name or f"Group {n}"
+    group = Group.objects.create(name=name, slug=f"group-{n}", is_private=private, created_by=owner)
+    Membership.objects.create(group=group, member=owner, role=Membership.Role.OWNER)
+    for member in members:
+        Membership.objects.create(group=group, member=member)
+    return group
+
+
+def make_event(host: Member, *, title: str | None = None, starts_in=timedelta(days=1), **fields):
+    starts_at = timezone.now() + starts_in
+    return Event.objects.create(
+        host=host,
+        title=title or f"Event {next(_seq)}",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+        **fields,
+    )
+
+
+def make_room(host: Member, *, speakers=(), live: bool = True, **fields):
+    fields.setdefault("title", f"Room {next(_seq)}")
+    room = room_services.room_create(host=host, speakers=speakers, **fields)
+    if live:
+        room = room_services.room_start(actor=host, room=room)
+    return room
+
+
+@pytest.fixture
+def alice(db) -> Member:
+    return make_member(
+        "Alice Moreau", email="alice@acme.dev", headline="Principal engineer", company="Acme"
+    )
+
+
+@pytest.fixture
+def bob(db) -> Member:
+    return make_member("Bob Okafor", email="bob@globex.io", headline="Head of SRE")
+
+
+@pytest.fixture
+def carol(db) -> Member:
+    return make_member("Carol Nguyen", email="carol@initech.com")
+
+
+@pytest.fixture
+def dan(db) -> Member:
+    return make_member("Dan Silva", email="dan@gmail.com")
+
+
+@pytest.fixture
+def mod(db) -> Member:
+    member = make_member("Maya Rossi", email="mod@podium.test")
+    member.user_permissions.add(
+        Permission.objects.get(codename="moderate_platform", content_type__app_label="rooms")
+    )
+    return Member.objects.get(pk=member.pk)
+
+
+@pytest.fixture
+def staff(db) -> Member:
+    return Member.objects.create_superuser(
+        "admin@podium.test", "pw-for-tests-1", display_name="Podium Admin"
+    )
