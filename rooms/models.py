@@ -111,6 +111,9 @@ class Participant(models.Model):
     invited_at = models.DateTimeField(null=True, blank=True)
     muted = models.BooleanField(default=True)
     is_present = models.BooleanField(default=False)
+    # The websocket channel that holds this member's presence. A newer tab takes it over, so
+    # the older tab's disconnect doesn't mark the member absent.
+    connection = models.CharField(max_length=120, blank=True)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,2 +1,7 @@
-# The room consumer (/ws/rooms/<room_id>/) arrives with the live-rooms work.
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from rooms import consumers
+
+websocket_urlpatterns = [
+    path("ws/rooms/<int:room_id>/", consumers.RoomConsumer.as_asgi()),
+]

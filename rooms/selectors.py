@@ -70,6 +70,9 @@ def room_check_access(room: Room, member) -> None:
 
     if member is None or not member.is_authenticated:
         raise PermissionDenied("Sign in to join rooms.")
+    if member.has_perm("rooms.moderate_platform"):
+        # Platform moderators may open any room, group-only ones included.
+        return
     if room.visibility == Room.Visibility.GROUP and not is_active_member(room.group_id, member):
         # Group-only rooms don't exist for outsiders.
         raise Http404("No such room")

@@ -7,4 +7,5 @@ urlpatterns = [
     path("new/", views.room_create, name="room_create"),
     path("<int:room_id>/", views.room_detail, name="room_detail"),
     path("<int:room_id>/start/", views.room_start, name="room_start"),
+    path("<int:room_id>/audience/", views.room_audience, name="room_audience"),
 ]

@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rooms import selectors, services
+from rooms import protocol, selectors, services, snapshots
+from rooms.errors import RoomError
 from rooms.forms import RoomForm
 from rooms.models import STAGE_ROLES
 
@@ -45,7 +45,30 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
     return render(
         request,
         "rooms/room_detail.html",
-        {"room": room, "stage": stage, "is_host": room.host_id == request.user.pk},
+        {
+            "room": room,
+            "stage": stage,
+            "is_host": room.host_id == request.user.pk,
+            "reactions": protocol.REACTIONS,
+        },
+    )
+
+
+@login_required
+def room_audience(request: HttpRequest, room_id: int) -> JsonResponse:
+    """A further page of the audience, for "Show more" on the room page."""
+    room = selectors.room_get_for_member(room_id, request.user)
+    try:
+        offset = max(0, min(int(request.GET.get("offset", "0")), 1_000_000))
+    except ValueError:
+        return JsonResponse({"error": "offset must be a whole number"}, status=400)
+    people = snapshots.audience_page(room.pk, offset=offset)
+    return JsonResponse(
+        {
+            "people": people,
+            "count": snapshots.audience_count(room.pk),
+            "next_offset": offset + len(people),
+        }
     )
 
 
@@ -55,8 +78,8 @@ def room_start(request: HttpRequest, room_id: int) -> HttpResponse:
     room = selectors.room_get_for_member(room_id, request.user)
     try:
         services.room_start(actor=request.user, room=room)
-    except PermissionDenied as exc:
-        messages.error(request, str(exc))
+    except RoomError as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(request, "You're live.")
     return redirect(room)

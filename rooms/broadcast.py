@@ -1,0 +1,164 @@
+"""The only module that calls the channel layer's group_send.
+
+Services call these functions inside their transaction; each one defers its send with
+transaction.on_commit, so nothing is announced that was rolled back. Payloads are rendered
+to JSON text once (rooms.protocol) and consumers forward the text as is.
+
+The channel layer may drop messages (at most once, capacity limits), so clients rely on the
+room's `version`, not on every message arriving: a client that sees a gap sends state.sync.
+"""
+
+import asyncio
+import contextvars
+import logging
+import time
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from rooms import protocol, snapshots
+
+log = logging.getLogger(__name__)
+
+# Audience joins and leaves are coalesced to one audience.changed per room per interval.
+AUDIENCE_INTERVAL = 0.5
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def moderators_group(room_id: int) -> str:
+    return f"room.{room_id}.mods"
+
+
+def member_group(room_id: int, member_id: int) -> str:
+    return f"room.{room_id}.member.{member_id}"
+
+
+def _send_now(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(group, message)
+
+
+def _after_commit(group: str, message: dict) -> None:
+    transaction.on_commit(lambda: _send_now(group, message))
+
+
+# --- Room-wide ------------------------------------------------------------------------------
+
+
+def stage_changed(room_id: int, version: int) -> None:
+    text = protocol.stage_changed(version=version, stage=snapshots.stage(room_id))
+    _after_commit(room_group(room_id), {"type": "room.event", "text": text})
+
+
+def hand_queue_changed(room_id: int, version: int) -> None:
+    text = protocol.hand_queue(version=version, queue=snapshots.hand_queue(room_id))
+    _after_commit(moderators_group(room_id), {"type": "room.event", "text": text})
+
+
+def reaction(room_id: int, member_id: int, emoji: str) -> None:
+    text = protocol.reaction(member=member_id, emoji=emoji)
+    _after_commit(room_group(room_id), {"type": "room.event", "text": text})
+
+
+def room_ended(room_id: int, version: int) -> None:
+    """Everyone sees "This room has ended"; consumers close their sockets after it."""
+    text = protocol.room_ended(version=version)
+    _after_commit(room_group(room_id), {"type": "room.closing", "text": text, "code": 4410})
+
+
+# --- One member -----------------------------------------------------------------------------
+
+
+def to_member(room_id: int, member_id: int, text: str) -> None:
+    _after_commit(member_group(room_id, member_id), {"type": "room.event", "text": text})
+
+
+def role_changed(room_id: int, member_id: int, version: int, you: dict) -> None:
+    """The member's own state changed; their consumer also re-checks its moderator group."""
+    text = protocol.role_changed(version=version, you=you)
+    _after_commit(
+        member_group(room_id, member_id),
+        {"type": "room.role", "text": text, "can_moderate": you["can_moderate"]},
+    )
+
+
+def member_removed(room_id: int, member_id: int, version: int, *, banned: bool) -> None:
+    text = protocol.removed(version=version, banned=banned)
+    _after_commit(
+        member_group(room_id, member_id), {"type": "room.closing", "text": text, "code": 4403}
+    )
+
+
+def session_replaced(room_id: int, member_id: int, new_channel: str) -> None:
+    """Tell the member's older tabs in this room that a newer one took over."""
+    _after_commit(
+        member_group(room_id, member_id), {"type": "room.replaced", "channel": new_channel}
+    )
+
+
+# --- Audience, coalesced --------------------------------------------------------------------
+
+_loop: asyncio.AbstractEventLoop | None = None
+_audience_pending: set[int] = set()
+_audience_last_sent: dict[int, float] = {}
+
+
+def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Remember the server's event loop; coalesced audience updates are timed on it."""
+    global _loop
+    _loop = loop
+
+
+def audience_changed(room_id: int) -> None:
+    transaction.on_commit(lambda: _schedule_audience(room_id))
+
+
+def _schedule_audience(room_id: int) -> None:
+    loop = _loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        # No consumer runs in this process (a management command, a plain test): send now.
+        _send_now(room_group(room_id), {"type": "room.event", "text": _audience_text(room_id)})
+        return
+    # A fresh context: the caller's belongs to asgiref's sync thread, and a task that
+    # inherited it could not call back into that thread.
+    loop.call_soon_threadsafe(_audience_flush_later, room_id, context=contextvars.Context())
+
+
+def _audience_flush_later(room_id: int) -> None:
+    """On the event loop: schedule one flush for the room unless one is pending."""
+    if room_id in _audience_pending:
+        return
+    _audience_pending.add(room_id)
+    wait = _audience_last_sent.get(room_id, 0.0) + AUDIENCE_INTERVAL - time.monotonic()
+    asyncio.get_running_loop().create_task(_audience_flush(room_id, max(wait, 0.0)))
+
+
+async def _audience_flush(room_id: int, wait: float) -> None:
+    await asyncio.sleep(wait)
+    _audience_pending.discard(room_id)
+    _audience_last_sent[room_id] = time.monotonic()
+    try:
+        text = await database_sync_to_async(_audience_text)(room_id)
+        layer = get_channel_layer()
+        await layer.group_send(room_group(room_id), {"type": "room.event", "text": text})
+    except Exception:
+        # Clients repair a missed audience update at the next one or with state.sync.
+        log.exception("audience update for room %s failed", room_id)
+
+
+def _audience_text(room_id: int) -> str:
+    from rooms.models import Room
+
+    version = Room.objects.filter(pk=room_id).values_list("version", flat=True).first() or 0
+    return protocol.audience_changed(
+        version=version,
+        count=snapshots.audience_count(room_id),
+        first_page=snapshots.audience_page(room_id),
+    )

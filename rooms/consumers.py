@@ -1,0 +1,254 @@
+"""The room websocket: authenticate, check access, validate, call a service, forward events.
+
+Nothing here decides who may do what; rooms.services does. Channel-layer messages are
+server-made (type "room.*") and carry pre-rendered JSON text.
+"""
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from rooms import broadcast, protocol, selectors, services
+from rooms.errors import RoomError
+from rooms.models import Room
+
+log = logging.getLogger(__name__)
+
+# A burst of RATE_BURST messages, then RATE_PER_SECOND; a socket that keeps flooding is closed.
+RATE_BURST = 20
+RATE_PER_SECOND = 5.0
+FLOOD_CLOSE_AFTER = 40
+# Opening sockets: at most CONNECTS_PER_WINDOW per member per room in CONNECT_WINDOW seconds,
+# and at most MAX_SOCKETS_PER_MEMBER open at once (a newer tab replaces the older one).
+CONNECTS_PER_WINDOW = 10
+CONNECT_WINDOW = 10.0
+MAX_SOCKETS_PER_MEMBER = 3
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_REPLACED = 4409
+CLOSE_ENDED = 4410
+CLOSE_NOT_LIVE = 4412
+CLOSE_FLOOD = 4429
+CLOSE_TOO_BIG = 1009
+
+_recent_connects: dict[tuple[int, int], deque] = defaultdict(deque)
+_open_sockets: dict[tuple[int, int], int] = defaultdict(int)
+
+# Inbound type -> (service, names of message fields passed on as keyword arguments).
+ACTIONS = {
+    "hand.raise": (services.hand_raise, ()),
+    "hand.lower": (services.hand_lower, ()),
+    "hand.dismiss": (services.hand_dismiss, ("member",)),
+    "speaker.invite": (services.speaker_invite, ("member",)),
+    "invite.accept": (services.invite_accept, ()),
+    "invite.decline": (services.invite_decline, ()),
+    "speaker.promote": (services.speaker_promote, ("member",)),
+    "speaker.demote": (services.speaker_demote, ("member",)),
+    "stage.leave": (services.stage_leave, ()),
+    "mute.self": (services.mute_self, ()),
+    "unmute.self": (services.unmute_self, ()),
+    "mute": (services.mute, ("member",)),
+    "moderator.add": (services.moderator_add, ("member",)),
+    "moderator.remove": (services.moderator_remove, ("member",)),
+    "member.remove": (services.member_remove, ("member",)),
+    "member.ban": (services.member_ban, ("member", "reason")),
+    "room.end": (services.room_end, ()),
+    "reaction": (services.reaction_send, ("emoji",)),
+}
+KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    member = None
+    joined = False
+    in_moderators = False
+
+    async def connect(self) -> None:
+        broadcast.bind_loop(asyncio.get_running_loop())
+        self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self._refuse("unauthenticated", "Sign in to join rooms.", CLOSE_UNAUTHENTICATED)
+            return
+        self.member = user
+        key = (self.room_id, user.pk)
+        if not self._connect_allowed(key):
+            await self._refuse("rate_limited", "Too many connections; wait a moment.", CLOSE_FLOOD)
+            return
+        self.bucket = float(RATE_BURST)
+        self.bucket_at = time.monotonic()
+        self.flood_strikes = 0
+        # Join the groups before the member is marked present, so that no event is missed.
+        await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_add(
+            broadcast.member_group(self.room_id, user.pk), self.channel_name
+        )
+        try:
+            snapshot = await database_sync_to_async(self._join)()
+        except Http404:
+            await self._refuse("not_found", "No such room.", CLOSE_NOT_FOUND)
+            return
+        except PermissionDenied as exc:
+            await self._refuse(
+                "forbidden", str(exc) or "You can't join this room.", CLOSE_FORBIDDEN
+            )
+            return
+        except RoomError as exc:
+            code = CLOSE_ENDED if exc.code == "room_not_live" else CLOSE_FORBIDDEN
+            await self._refuse(exc.code, exc.message, code)
+            return
+        self.joined = True
+        _open_sockets[key] += 1
+        await self._set_moderator_group(snapshot["you"]["can_moderate"])
+        await self.send(text_data=protocol.room_state(snapshot))
+
+    def _join(self) -> dict:
+        room = selectors.room_get_for_member(self.room_id, self.member)
+        if room.status != Room.Status.LIVE:
+            raise RoomError(
+                "This room has ended."
+                if room.status == Room.Status.ENDED
+                else "This room hasn't started yet.",
+                code="room_not_live",
+            )
+        services.participant_join(
+            room_id=self.room_id, member=self.member, connection=self.channel_name
+        )
+        return services.room_state(room_id=self.room_id, member=self.member)
+
+    def _connect_allowed(self, key: tuple[int, int]) -> bool:
+        now = time.monotonic()
+        recent = _recent_connects[key]
+        while recent and now - recent[0] > CONNECT_WINDOW:
+            recent.popleft()
+        if len(recent) >= CONNECTS_PER_WINDOW or _open_sockets[key] >= MAX_SOCKETS_PER_MEMBER:
+            return False
+        recent.append(now)
+        return True
+
+    async def _refuse(self, code: str, message: str, close_code: int) -> None:
+        await self.send(text_data=protocol.error(code, message))
+        await self.close(code=close_code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.member is None or not self.member.is_authenticated:
+            return
+        await self.channel_layer.group_discard(
+            broadcast.room_group(self.room_id), self.channel_name
+        )
+        await self.channel_layer.group_discard(
+            broadcast.member_group(self.room_id, self.member.pk), self.channel_name
+        )
+        await self._set_moderator_group(False)
+        if self.joined:
+            self.joined = False
+            key = (self.room_id, self.member.pk)
+            _open_sockets[key] -= 1
+            if _open_sockets[key] <= 0:
+                del _open_sockets[key]
+            await database_sync_to_async(services.participant_leave)(
+                room_id=self.room_id, member=self.member, connection=self.channel_name
+            )
+
+    # --- Inbound ----------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if not self.joined:
+            return
+        if bytes_data is not None or text_data is None:
+            await self.send(text_data=protocol.error("invalid_json", "Send JSON text frames."))
+            return
+        if len(text_data) > protocol.MAX_FRAME_BYTES or (
+            len(text_data.encode()) > protocol.MAX_FRAME_BYTES
+        ):
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self._take_token():
+            self.flood_strikes += 1
+            if self.flood_strikes >= FLOOD_CLOSE_AFTER:
+                await self._refuse("rate_limited", "Too many messages.", CLOSE_FLOOD)
+            elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
+                await self.send(
+                    text_data=protocol.error("rate_limited", "Slow down: too many messages.")
+                )
+            return
+        try:
+            message = protocol.parse_inbound(text_data)
+            await self._dispatch(message)
+        except protocol.ProtocolError as exc:
+            await self.send(text_data=protocol.error(exc.code, exc.message))
+        except RoomError as exc:
+            await self.send(text_data=protocol.error(exc.code, exc.message))
+        except PermissionDenied as exc:
+            await self.send(text_data=protocol.error("not_allowed", str(exc) or "Not allowed."))
+        except Http404:
+            await self.send(text_data=protocol.error("not_found", "Not found."))
+        except Exception:
+            log.exception("room %s: message from member %s failed", self.room_id, self.member.pk)
+            await self.send(
+                text_data=protocol.error("server_error", "Something went wrong; try again.")
+            )
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.bucket = min(RATE_BURST, self.bucket + (now - self.bucket_at) * RATE_PER_SECOND)
+        self.bucket_at = now
+        if self.bucket < 1:
+            return False
+        self.bucket -= 1
+        return True
+
+    async def _dispatch(self, message) -> None:
+        if message.type == "state.sync":
+            snapshot = await database_sync_to_async(services.room_state)(
+                room_id=self.room_id, member=self.member
+            )
+            await self._set_moderator_group(snapshot["you"]["can_moderate"])
+            await self.send(text_data=protocol.room_state(snapshot))
+            return
+        if message.type in ("rtc.offer", "rtc.candidate"):
+            await self.send(
+                text_data=protocol.error("media_unavailable", "Audio isn't available here.")
+            )
+            return
+        service, fields = ACTIONS[message.type]
+        kwargs = {KWARG_NAMES[name]: getattr(message, name) for name in fields}
+        await database_sync_to_async(service)(room_id=self.room_id, actor=self.member, **kwargs)
+
+    # --- Channel-layer events (server-made) -------------------------------------------------
+
+    async def room_event(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+
+    async def room_role(self, event: dict) -> None:
+        await self._set_moderator_group(event["can_moderate"])
+        await self.send(text_data=event["text"])
+
+    async def room_closing(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+        await self.close(code=event["code"])
+
+    async def room_replaced(self, event: dict) -> None:
+        if event["channel"] != self.channel_name:
+            await self.send(text_data=protocol.session_replaced())
+            await self.close(code=CLOSE_REPLACED)
+
+    async def _set_moderator_group(self, wanted: bool) -> None:
+        if wanted == self.in_moderators:
+            return
+        group = broadcast.moderators_group(self.room_id)
+        if wanted:
+            await self.channel_layer.group_add(group, self.channel_name)
+        else:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.in_moderators = wanted

@@ -1,0 +1,255 @@
+"""The room websocket protocol (/ws/rooms/<room_id>/), inbound and outbound, in one place.
+
+Inbound: every client message is a JSON object with a "type". Each type has a strict schema:
+unknown types, unknown keys and wrong field types are rejected, and the client gets an
+`error` event with a code. Outbound: the event shapes the server sends, built only here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SDP_BYTES = 16 * 1024
+REACTIONS = ("👏", "❤️", "😂", "💯", "🙌", "🤔", "👍", "🔥")
+
+MemberId = Annotated[StrictInt, Field(gt=0, lt=2**63)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HandRaise(_Message):
+    type: Literal["hand.raise"]
+
+
+class HandLower(_Message):
+    type: Literal["hand.lower"]
+
+
+class HandDismiss(_Message):
+    """A moderator dismisses a raised hand from the queue."""
+
+    type: Literal["hand.dismiss"]
+    member: MemberId
+
+
+class SpeakerInvite(_Message):
+    type: Literal["speaker.invite"]
+    member: MemberId
+
+
+class InviteAccept(_Message):
+    type: Literal["invite.accept"]
+
+
+class InviteDecline(_Message):
+    type: Literal["invite.decline"]
+
+
+class SpeakerPromote(_Message):
+    """Approve a raised hand."""
+
+    type: Literal["speaker.promote"]
+    member: MemberId
+
+
+class SpeakerDemote(_Message):
+    type: Literal["speaker.demote"]
+    member: MemberId
+
+
+class StageLeave(_Message):
+    type: Literal["stage.leave"]
+
+
+class MuteSelf(_Message):
+    type: Literal["mute.self"]
+
+
+class UnmuteSelf(_Message):
+    type: Literal["unmute.self"]
+
+
+class Mute(_Message):
+    type: Literal["mute"]
+    member: MemberId
+
+
+class ModeratorAdd(_Message):
+    type: Literal["moderator.add"]
+    member: MemberId
+
+
+class ModeratorRemove(_Message):
+    type: Literal["moderator.remove"]
+    member: MemberId
+
+
+class MemberRemove(_Message):
+    type: Literal["member.remove"]
+    member: MemberId
+
+
+class MemberBan(_Message):
+    type: Literal["member.ban"]
+    member: MemberId
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+
+class RoomEnd(_Message):
+    type: Literal["room.end"]
+
+
+class Reaction(_Message):
+    type: Literal["reaction"]
+    emoji: Literal[REACTIONS]  # type: ignore[valid-type]
+
+
+class RtcOffer(_Message):
+    type: Literal["rtc.offer"]
+    sdp: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SDP_BYTES)]
+
+
+class RtcCandidate(_Message):
+    type: Literal["rtc.candidate"]
+    candidate: Annotated[StrictStr, Field(max_length=1024)]
+    sdpMid: Annotated[StrictStr, Field(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[StrictInt, Field(ge=0, le=64)] | None = None
+
+
+class StateSync(_Message):
+    type: Literal["state.sync"]
+
+
+Inbound = Annotated[
+    HandRaise
+    | HandLower
+    | HandDismiss
+    | SpeakerInvite
+    | InviteAccept
+    | InviteDecline
+    | SpeakerPromote
+    | SpeakerDemote
+    | StageLeave
+    | MuteSelf
+    | UnmuteSelf
+    | Mute
+    | ModeratorAdd
+    | ModeratorRemove
+    | MemberRemove
+    | MemberBan
+    | RoomEnd
+    | Reaction
+    | RtcOffer
+    | RtcCandidate
+    | StateSync,
+    Field(discriminator="type"),
+]
+_inbound = TypeAdapter(Inbound)
+INBOUND_TYPES = frozenset(
+    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for model in _Message.__subclasses__()
+)
+
+
+class ProtocolError(Exception):
+    """A client message we refuse. `code` and `message` are safe to show the client."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_inbound(text: str) -> BaseModel:
+    """Parse one client frame into its message model, or raise ProtocolError."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError("invalid_json", "Messages must be JSON objects.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json", "Messages must be JSON objects.")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in INBOUND_TYPES:
+        raise ProtocolError("unknown_type", "Unknown message type.")
+    try:
+        return _inbound.validate_python(data)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        if first["type"] == "extra_forbidden":
+            raise ProtocolError("invalid_message", f"Unexpected field: {where}.") from None
+        raise ProtocolError("invalid_message", f"Invalid {where}: {first['msg']}.") from None
+
+
+# --- Outbound -------------------------------------------------------------------------------
+# Each builder returns the JSON text sent to clients, so that one broadcast is serialised once.
+
+
+def _dump(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def error(code: str, message: str) -> str:
+    return _dump({"type": "error", "code": code, "message": message})
+
+
+def room_state(snapshot: dict[str, Any]) -> str:
+    """The full picture for one member: room, stage, audience, hand queue (moderators), you."""
+    return _dump({"type": "room.state", **snapshot})
+
+
+def stage_changed(*, version: int, stage: list[dict]) -> str:
+    return _dump({"type": "stage.changed", "version": version, "stage": stage})
+
+
+def audience_changed(*, version: int, count: int, first_page: list[dict]) -> str:
+    return _dump(
+        {"type": "audience.changed", "version": version, "count": count, "audience": first_page}
+    )
+
+
+def hand_queue(*, version: int, queue: list[dict]) -> str:
+    return _dump({"type": "hand.queue", "version": version, "queue": queue})
+
+
+def invited(*, version: int, by: str) -> str:
+    return _dump({"type": "invited", "version": version, "by": by})
+
+
+def role_changed(*, version: int, you: dict) -> str:
+    return _dump({"type": "role.changed", "version": version, "you": you})
+
+
+def muted(*, version: int, by: str) -> str:
+    return _dump({"type": "muted", "version": version, "by": by})
+
+
+def removed(*, version: int, banned: bool) -> str:
+    return _dump({"type": "removed", "version": version, "banned": banned})
+
+
+def room_ended(*, version: int) -> str:
+    return _dump({"type": "room.ended", "version": version})
+
+
+def reaction(*, member: int, emoji: str) -> str:
+    return _dump({"type": "reaction", "member": member, "emoji": emoji})
+
+
+def session_replaced() -> str:
+    return _dump({"type": "session.replaced"})
+
+
+def speakers_active(*, members: list[int]) -> str:
+    return _dump({"type": "speakers.active", "members": members})
+
+
+def rtc_answer(*, sdp: str) -> str:
+    return _dump({"type": "rtc.answer", "sdp": sdp})

@@ -1,0 +1,98 @@
+"""Read models sent to clients: the stage, the audience, the hand queue and "you".
+
+Each builder costs a fixed number of queries however many people are in the room.
+"""
+
+from django.db.models import Case, IntegerField, Value, When
+
+from rooms.models import STAGE_ROLES, Participant, Role, Room
+
+AUDIENCE_PAGE = 30
+HAND_QUEUE_LIMIT = 100
+
+_ROLE_RANK = Case(
+    When(role=Role.HOST, then=Value(0)),
+    When(role=Role.MODERATOR, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def person(participant: Participant) -> dict:
+    member = participant.member
+    return {
+        "member": member.pk,
+        "name": member.display_name,
+        "headline": member.headline,
+        "company": member.company,
+        "verified": member.verified_domain,
+        "avatar": member.avatar.url if member.avatar else "",
+        "initials": member.initials,
+        "url": member.get_absolute_url(),
+    }
+
+
+def stage(room_id: int) -> list[dict]:
+    people = (
+        Participant.objects.filter(room_id=room_id, role__in=STAGE_ROLES, is_present=True)
+        .select_related("member")
+        .order_by(_ROLE_RANK, "pk")
+    )
+    return [{**person(p), "role": p.role, "muted": p.muted} for p in people]
+
+
+def audience_count(room_id: int) -> int:
+    return Participant.objects.filter(room_id=room_id, role=Role.LISTENER, is_present=True).count()
+
+
+def audience_page(room_id: int, *, offset: int = 0, limit: int = AUDIENCE_PAGE) -> list[dict]:
+    people = (
+        Participant.objects.filter(room_id=room_id, role=Role.LISTENER, is_present=True)
+        .select_related("member")
+        .order_by("joined_at", "pk")[offset : offset + limit]
+    )
+    return [person(p) for p in people]
+
+
+def hand_queue(room_id: int) -> list[dict]:
+    people = (
+        Participant.objects.filter(
+            room_id=room_id,
+            role=Role.LISTENER,
+            is_present=True,
+            hand_raised_at__isnull=False,
+        )
+        .select_related("member")
+        .order_by("hand_raised_at", "pk")[:HAND_QUEUE_LIMIT]
+    )
+    return [{**person(p), "raised_at": p.hand_raised_at.isoformat()} for p in people]
+
+
+def you(participant: Participant, *, platform: bool) -> dict:
+    return {
+        "member": participant.member_id,
+        "role": participant.role,
+        "hand_raised": participant.hand_raised_at is not None,
+        "invited": participant.invited_at is not None,
+        "muted": participant.muted,
+        "can_moderate": participant.role in (Role.HOST, Role.MODERATOR) or platform,
+        "is_host": participant.role == Role.HOST,
+        "platform": platform,
+    }
+
+
+def room_snapshot(room: Room, participant: Participant, *, platform: bool) -> dict:
+    me = you(participant, platform=platform)
+    return {
+        "version": room.version,
+        "room": {
+            "id": room.pk,
+            "title": room.title,
+            "status": room.status,
+            "max_speakers": room.max_speakers,
+        },
+        "stage": stage(room.pk),
+        "audience": {"count": audience_count(room.pk), "first_page": audience_page(room.pk)},
+        "hand_queue": hand_queue(room.pk) if me["can_moderate"] else [],
+        "you": me,
+    }

@@ -1,0 +1,464 @@
+// The live room page: one websocket to /ws/rooms/<id>/ carrying signaling and role changes.
+// The server is the authority: this module renders what it is told and sends requests.
+// Protocol: rooms/protocol.py. Every event carries the room's version; a gap means we
+// missed something, and we ask for the whole state again (state.sync).
+
+const root = document.getElementById("room");
+const roomId = Number(root.dataset.roomId);
+const me = Number(root.dataset.memberId);
+const $ = (selector) => root.querySelector(selector);
+
+// Close codes after which reconnecting cannot help.
+const TERMINAL = new Map([
+  [4401, "Sign in to join this room."],
+  [4403, "You can't be in this room."],
+  [4404, "This room doesn't exist."],
+  [4409, "You opened this room in another tab or window."],
+  [4410, "This room has ended."],
+  [4412, "This room isn't live."],
+  [4429, "Too many connections or messages. Reload the page in a minute."],
+]);
+
+const state = {
+  version: -1,
+  stage: [],
+  audience: { count: 0, people: [] },
+  queue: [],
+  you: null,
+  done: false,
+};
+let socket = null;
+let retry = 0;
+let retryTimer = null;
+let pendingBan = null;
+const listeners = new Set(); // other modules (audio) subscribe to events
+
+export function onRoomEvent(fn) {
+  listeners.add(fn);
+}
+
+export function send(type, fields = {}) {
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type, ...fields }));
+    return true;
+  }
+  announce("Not connected yet. Try again in a moment.");
+  return false;
+}
+
+export function currentState() {
+  return state;
+}
+
+// --- Connection --------------------------------------------------------------------------
+
+function connect() {
+  clearTimeout(retryTimer);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}/`);
+  setConnection("connecting", retry ? "Reconnecting…" : "Connecting to the room…");
+  socket.addEventListener("message", (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    handle(event);
+    for (const fn of listeners) fn(event);
+  });
+  socket.addEventListener("close", (closeEvent) => {
+    socket = null;
+    if (state.done) return;
+    const terminal = TERMINAL.get(closeEvent.code);
+    if (terminal) {
+      finish(closeEvent.code === 4410 ? "This room has ended" : "You left the room", terminal);
+      return;
+    }
+    retry += 1;
+    const wait = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
+    setConnection("offline", `Connection lost. Reconnecting in ${Math.round(wait / 1000)} s…`);
+    retryTimer = setTimeout(connect, wait);
+  });
+}
+
+function setConnection(kind, text) {
+  const bar = $(".connection");
+  bar.dataset.connection = kind;
+  $("[data-connection-text]").textContent = text;
+  bar.hidden = kind === "live";
+}
+
+function finish(title, text) {
+  state.done = true;
+  if (socket) socket.close();
+  setConnection("live", "");
+  $("[data-ended-title]").textContent = title;
+  $("[data-ended-text]").textContent = text;
+  $("[data-ended]").hidden = false;
+  for (const el of root.querySelectorAll(".controls, .section, [data-invite]")) el.hidden = true;
+  announce(`${title}. ${text}`);
+  for (const fn of listeners) fn({ type: "room.closed" });
+}
+
+// --- Events ------------------------------------------------------------------------------
+
+function handle(event) {
+  switch (event.type) {
+    case "room.state":
+      applySnapshot(event);
+      break;
+    case "stage.changed":
+      if (event.version <= state.version) return; // stale: already seen via a later state
+      if (event.version !== state.version + 1) return resync();
+      state.version = event.version;
+      announceStageChange(state.stage, event.stage);
+      state.stage = event.stage;
+      renderStage();
+      break;
+    case "audience.changed":
+      if (event.version > state.version) return resync();
+      state.audience = { count: event.count, people: event.audience };
+      renderAudience();
+      break;
+    case "hand.queue":
+      if (event.version > state.version) return resync();
+      state.queue = event.queue;
+      renderQueue();
+      break;
+    case "role.changed":
+      if (event.version > state.version) return resync();
+      applyYou(event.you);
+      break;
+    case "invited":
+      $("[data-invite-by]").textContent = event.by;
+      announce(`${event.by} invited you to speak.`);
+      break;
+    case "muted":
+      announce(`${event.by} muted you.`);
+      break;
+    case "removed":
+      finish(
+        "You were removed from this room",
+        event.banned ? "A moderator banned you from this room." : "A moderator removed you.",
+      );
+      break;
+    case "room.ended":
+      finish("This room has ended", "Thanks for listening.");
+      break;
+    case "session.replaced":
+      finish("Opened somewhere else", "You opened this room in another tab or window.");
+      break;
+    case "reaction":
+      showReaction(event);
+      break;
+    case "speakers.active":
+      markSpeaking(new Set(event.members));
+      break;
+    case "error":
+      announce(event.message);
+      break;
+  }
+}
+
+function resync() {
+  send("state.sync");
+}
+
+function applySnapshot(event) {
+  retry = 0;
+  setConnection("live", "");
+  state.version = event.version;
+  state.stage = event.stage;
+  state.audience = { count: event.audience.count, people: event.audience.first_page };
+  state.queue = event.hand_queue;
+  renderStage();
+  renderAudience();
+  renderQueue();
+  applyYou(event.you, { quiet: true });
+}
+
+function applyYou(you, { quiet = false } = {}) {
+  const before = state.you;
+  state.you = you;
+  if (!quiet && before) {
+    if (before.role === "listener" && you.role !== "listener") {
+      announce(you.role === "moderator" ? "You're now a moderator." : "You're now a speaker.");
+    } else if (before.role !== "listener" && you.role === "listener") {
+      announce("You're back in the audience.");
+    } else if (before.role === "speaker" && you.role === "moderator") {
+      announce("You're now a moderator.");
+    } else if (before.role === "moderator" && you.role === "speaker") {
+      announce("You're no longer a moderator.");
+    }
+    if (!before.invited && you.invited) announce("You've been invited to speak.");
+    if (before.hand_raised !== you.hand_raised && you.role === "listener") {
+      announce(you.hand_raised ? "Your hand is raised." : "Your hand is lowered.");
+    }
+  }
+  renderControls();
+  renderStage();
+  renderAudience();
+  renderQueue();
+}
+
+// --- Rendering ---------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "role") {
+      node.setAttribute(key, value === true ? "" : value);
+    } else node[key] = value;
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function avatar(person, size) {
+  if (person.avatar) {
+    return el("img", { class: `avatar avatar-${size}`, src: person.avatar, alt: "" });
+  }
+  return el("span", { class: `avatar avatar-${size} avatar-initials`, "aria-hidden": "true", text: person.initials });
+}
+
+function identity(person) {
+  const box = el("span", { class: "identity" });
+  box.append(el("a", { class: "identity-name", href: person.url, text: person.name }));
+  if (person.verified) {
+    box.append(el("span", { class: "badge badge-verified", text: `Verified · ${person.verified}` }));
+  }
+  const line = [person.headline, person.company].filter(Boolean).join(" · ");
+  if (line) box.append(el("span", { class: "identity-headline", text: line }));
+  return box;
+}
+
+const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
+
+function can(action, target) {
+  // Mirrors the server's rules only to decide which buttons to show; the server decides.
+  const you = state.you;
+  if (!you || !you.can_moderate || target.member === me) return false;
+  const mine = you.is_host ? "host" : you.role === "moderator" ? "moderator" : "platform";
+  const rules = {
+    "speaker.demote": { host: ["moderator", "speaker"], moderator: ["speaker"], platform: ["moderator", "speaker"] },
+    mute: { host: ["moderator", "speaker"], moderator: ["moderator", "speaker"], platform: ["host", "moderator", "speaker"] },
+    "moderator.add": { host: ["speaker", "listener"], platform: ["speaker", "listener"] },
+    "moderator.remove": { host: ["moderator"], platform: ["moderator"] },
+    "member.remove": { host: ["moderator", "speaker", "listener"], moderator: ["speaker", "listener"], platform: ["moderator", "speaker", "listener"] },
+    "speaker.invite": { host: ["listener"], moderator: ["listener"], platform: ["listener"] },
+  };
+  const allowed = (rules[action] || {})[mine] || [];
+  const role = target.role || "listener";
+  return allowed.includes(role) || (you.platform && ((rules[action] || {}).platform || []).includes(role));
+}
+
+function personMenu(person) {
+  const items = [];
+  const add = (label, action, extra = {}) =>
+    items.push(el("button", { type: "button", class: "menu-button", "data-action": action, "data-member": person.member, text: label, ...extra }));
+  if (person.role && person.role !== "listener" && can("mute", person) && !person.muted) add("Mute", "mute");
+  if (can("speaker.demote", person) && person.role && person.role !== "listener") add("Move to audience", "speaker.demote");
+  if (!person.role && can("speaker.invite", person)) add("Invite to speak", "speaker.invite");
+  if (can("moderator.add", person) && person.role !== "moderator") add("Make moderator", "moderator.add");
+  if (can("moderator.remove", person)) add("Remove as moderator", "moderator.remove");
+  if (can("member.remove", person)) {
+    add("Remove from room", "member.remove");
+    items.push(el("button", { type: "button", class: "menu-button danger", "data-ban": person.member, "data-name": person.name, text: "Ban from room" }));
+  }
+  if (!items.length) return null;
+  const menu = el("details", { class: "menu person-menu" });
+  menu.append(el("summary", { class: "button button-ghost button-small", "aria-label": `Actions for ${person.name}`, text: "•••" }));
+  menu.append(el("div", { class: "menu-panel" }, ...items));
+  return menu;
+}
+
+function renderStage() {
+  const list = $("[data-stage]");
+  list.replaceChildren(
+    ...state.stage.map((person) => {
+      const item = el("li", { class: "stage-person", "data-member": person.member });
+      const face = el("span", { class: "speaking-ring" }, avatar(person, "lg"));
+      item.append(face, identity(person));
+      const badges = el("span", { class: "stage-badges" });
+      badges.append(el("span", { class: "badge badge-role", text: ROLE_LABEL[person.role] }));
+      if (person.muted) badges.append(el("span", { class: "badge badge-muted", title: "Muted", text: "🔇 Muted" }));
+      item.append(badges);
+      const menu = personMenu(person);
+      if (menu) item.append(menu);
+      return item;
+    }),
+  );
+  $("[data-stage-count]").textContent = String(state.stage.length);
+}
+
+function renderAudience() {
+  const list = $("[data-audience]");
+  list.replaceChildren(
+    ...state.audience.people.map((person) => {
+      const item = el("li", { class: "audience-person", "data-member": person.member });
+      item.append(avatar(person, "md"), el("a", { class: "face-name", href: person.url, text: person.name }));
+      if (person.verified) item.append(el("span", { class: "badge badge-verified", title: `Verified · ${person.verified}`, text: person.verified }));
+      const menu = personMenu(person);
+      if (menu) item.append(menu);
+      return item;
+    }),
+  );
+  $("[data-audience-count]").textContent = String(state.audience.count);
+  $("[data-audience-empty]").hidden = state.audience.count > 0;
+  $("[data-audience-more]").hidden = state.audience.people.length >= state.audience.count;
+}
+
+function renderQueue() {
+  const you = state.you;
+  const section = $("[data-hand-queue-section]");
+  section.hidden = !(you && you.can_moderate);
+  if (section.hidden) return;
+  $("[data-hand-queue]").replaceChildren(
+    ...state.queue.map((person) => {
+      const item = el("li", { class: "queue-person" });
+      item.append(avatar(person, "md"), identity(person));
+      item.append(
+        el(
+          "div",
+          { class: "inline-actions" },
+          el("button", { type: "button", class: "button button-primary button-small", "data-action": "speaker.promote", "data-member": person.member, text: "Approve", "aria-label": `Approve ${person.name}` }),
+          el("button", { type: "button", class: "button button-ghost button-small", "data-action": "hand.dismiss", "data-member": person.member, text: "Dismiss", "aria-label": `Dismiss ${person.name}'s hand` }),
+        ),
+      );
+      return item;
+    }),
+  );
+  $("[data-queue-count]").textContent = String(state.queue.length);
+  $("[data-queue-empty]").hidden = state.queue.length > 0;
+}
+
+function renderControls() {
+  const you = state.you;
+  const onStage = you.role !== "listener";
+  const flags = {
+    listener: you.role === "listener" && !you.hand_raised && !you.invited,
+    hand: you.role === "listener" && you.hand_raised,
+    muted: onStage && you.muted,
+    unmuted: onStage && !you.muted,
+    "can-leave-stage": you.role === "speaker" || you.role === "moderator",
+    host: you.is_host || you.platform,
+  };
+  for (const button of root.querySelectorAll(".controls [data-show]")) {
+    button.hidden = !flags[button.dataset.show];
+  }
+  $("[data-invite]").hidden = !(you.role === "listener" && you.invited);
+}
+
+// --- Announcements and reactions ----------------------------------------------------------
+
+function announce(text) {
+  const region = $("[data-announcer]");
+  region.textContent = "";
+  // A fresh text node makes screen readers speak repeated messages too.
+  setTimeout(() => (region.textContent = text), 50);
+  toast(text);
+}
+
+function toast(text) {
+  const box = el("p", { class: "toast", text });
+  document.body.append(box);
+  setTimeout(() => box.remove(), 4000);
+}
+
+function announceStageChange(before, after) {
+  const had = new Set(before.map((p) => p.member));
+  for (const person of after) {
+    if (!had.has(person.member) && person.member !== me) announce(`${person.name} joined the stage.`);
+  }
+}
+
+function showReaction(event) {
+  const person = [...state.stage, ...state.audience.people].find((p) => p.member === event.member);
+  const bubble = el("span", { class: "reaction-bubble", text: event.emoji, title: person ? person.name : "" });
+  bubble.style.left = `${10 + Math.random() * 80}%`;
+  $("[data-reactions]").append(bubble);
+  setTimeout(() => bubble.remove(), 2500);
+}
+
+function markSpeaking(active) {
+  for (const item of root.querySelectorAll(".stage-person")) {
+    item.classList.toggle("is-speaking", active.has(Number(item.dataset.member)));
+  }
+}
+
+// --- Input -------------------------------------------------------------------------------
+
+root.addEventListener("click", (click) => {
+  const button = click.target.closest("button");
+  if (!button || !root.contains(button)) return;
+  if (button.dataset.ban) {
+    pendingBan = Number(button.dataset.ban);
+    $("[data-ban-name]").textContent = button.dataset.name;
+    $("[data-ban-reason]").value = "";
+    $("[data-ban-dialog]").showModal();
+    return;
+  }
+  if (button.hasAttribute("data-end-room")) {
+    $("[data-end-dialog]").showModal();
+    return;
+  }
+  if (button.hasAttribute("data-audience-more")) {
+    loadMoreAudience(button);
+    return;
+  }
+  const action = button.dataset.action;
+  if (!action) return;
+  const fields = {};
+  if (button.dataset.member) fields.member = Number(button.dataset.member);
+  if (button.dataset.emoji) fields.emoji = button.dataset.emoji;
+  send(action, fields);
+  const menu = button.closest("details");
+  if (menu) menu.open = false;
+});
+
+$("[data-ban-dialog]").addEventListener("close", (e) => {
+  if (e.target.returnValue === "ban" && pendingBan) {
+    send("member.ban", { member: pendingBan, reason: $("[data-ban-reason]").value.slice(0, 500) });
+  }
+  pendingBan = null;
+});
+
+$("[data-end-dialog]").addEventListener("close", (e) => {
+  if (e.target.returnValue === "end") send("room.end");
+});
+
+$("[data-leave]").addEventListener("click", () => {
+  state.done = true;
+  if (socket) socket.close(1000);
+});
+
+async function loadMoreAudience(button) {
+  button.disabled = true;
+  button.textContent = "Loading…";
+  try {
+    const url = `${root.dataset.audienceUrl}?offset=${state.audience.people.length}`;
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const page = await response.json();
+    const known = new Set(state.audience.people.map((p) => p.member));
+    state.audience.people.push(...page.people.filter((p) => !known.has(p.member)));
+    state.audience.count = page.count;
+    renderAudience();
+  } catch {
+    announce("Couldn't load more of the audience.");
+  } finally {
+    button.disabled = false;
+    button.textContent = "Show more";
+  }
+}
+
+window.addEventListener("pagehide", () => {
+  state.done = true;
+  if (socket) socket.close(1000);
+});
+
+connect();
