@@ -3,6 +3,7 @@
 from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.freemail import email_domain, is_work_domain
 from accounts.models import Block, Follow, Member
@@ -11,9 +12,12 @@ from accounts.models import Block, Follow, Member
 def follow_create(*, follower: Member, followee: Member) -> Follow:
     if follower.pk == followee.pk:
         raise PermissionDenied("You can't follow yourself.")
-    if Block.objects.filter(blocker=followee, blocked=follower).exists():
-        raise PermissionDenied("You can't follow this member.")
     with transaction.atomic():
+        # A block in either direction rules following out.
+        if Block.objects.filter(
+            Q(blocker=followee, blocked=follower) | Q(blocker=follower, blocked=followee)
+        ).exists():
+            raise PermissionDenied("You can't follow this member.")
         follow, _ = Follow.objects.get_or_create(follower=follower, followee=followee)
     return follow
 

@@ -56,7 +56,9 @@ def people(request: HttpRequest, handle: str, which: str) -> HttpResponse:
 
 @login_required
 def profile_edit(request: HttpRequest) -> HttpResponse:
-    member = request.user
+    # A copy, so that a rejected form doesn't leave unsaved values on request.user (which the
+    # page's header shows).
+    member = Member.objects.get(pk=request.user.pk)
     if request.method == "POST":
         form = ProfileForm(request.POST, request.FILES, instance=member)
         if form.is_valid():

@@ -47,6 +47,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
         return list(default)
+    if not raw.strip():
+        return []
     items = [item.strip() for item in raw.split(",")]
     if any(not item for item in items):
         raise ImproperlyConfigured(f"{name} must be a comma-separated list with no empty items")
@@ -106,9 +108,16 @@ def parse_ice_servers(name: str, raw: str) -> list[dict]:
         if not isinstance(server, dict) or "urls" not in server:
             raise ImproperlyConfigured(f'{name}: every ICE server needs "urls"')
         urls = server["urls"] if isinstance(server["urls"], list) else [server["urls"]]
+        if not urls:
+            raise ImproperlyConfigured(f'{name}: "urls" must not be empty')
         for url in urls:
             if not isinstance(url, str) or not url.startswith(("stun:", "turn:", "turns:")):
                 raise ImproperlyConfigured(f"{name}: {url!r} is not a stun:, turn: or turns: URL")
+        if any(url.startswith("turn") for url in urls):
+            # Browsers refuse a TURN server without both (WebRTC's RTCIceServer rules).
+            for key in ("username", "credential"):
+                if not isinstance(server.get(key), str) or not server[key]:
+                    raise ImproperlyConfigured(f'{name}: a TURN server needs "{key}"')
         unknown = set(server) - {"urls", "username", "credential"}
         if unknown:
             raise ImproperlyConfigured(f"{name}: unknown ICE server keys {sorted(unknown)}")

@@ -1,5 +1,5 @@
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -12,6 +12,22 @@ MAX_DURATION = timedelta(hours=3)
 LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
+class WallClockField(forms.DateTimeField):
+    """A date and time exactly as typed, with no zone yet: EventForm.clean() applies the
+    event's own zone, not the zone of whoever fills in the form."""
+
+    def to_python(self, value):
+        with timezone.override(UTC):
+            result = super().to_python(value)
+        return result.replace(tzinfo=None) if result is not None else None
+
+
+def exists_in_zone(naive: datetime, zone: zoneinfo.ZoneInfo) -> bool:
+    """False for wall-clock times skipped by a daylight-saving jump (02:30 on a spring night)."""
+    aware = naive.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
+
+
 class EventForm(forms.Form):
     """Times are typed as wall-clock times in the chosen zone and stored in UTC."""
 
@@ -19,8 +35,8 @@ class EventForm(forms.Form):
     description = forms.CharField(
         max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 4})
     )
-    starts = forms.DateTimeField(label="Starts", widget=LOCAL_INPUT)
-    ends = forms.DateTimeField(label="Ends", widget=LOCAL_INPUT)
+    starts = WallClockField(label="Starts", widget=LOCAL_INPUT)
+    ends = WallClockField(label="Ends", widget=LOCAL_INPUT)
     timezone = forms.ChoiceField(label="Time zone", choices=timezone_choices)
     group = forms.ModelChoiceField(
         queryset=Group.objects.none(), required=False, empty_label="No group"
@@ -39,11 +55,6 @@ class EventForm(forms.Form):
         ).order_by("name")
         self.fields["timezone"].initial = host.timezone
 
-    @staticmethod
-    def _aware(value: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-        naive = value.replace(tzinfo=None) if timezone.is_aware(value) else value
-        return naive.replace(tzinfo=zone)
-
     def clean(self):
         data = super().clean()
         zone_name, starts, ends = data.get("timezone"), data.get("starts"), data.get("ends")
@@ -52,7 +63,11 @@ class EventForm(forms.Form):
         if not (zone_name and starts and ends):
             return data
         zone = zoneinfo.ZoneInfo(zone_name)
-        starts, ends = self._aware(starts, zone), self._aware(ends, zone)
+        for name, value in (("starts", starts), ("ends", ends)):
+            if not exists_in_zone(value, zone):
+                self.add_error(name, f"That time doesn't exist in {zone_name}: the clocks skip it.")
+                return data
+        starts, ends = starts.replace(tzinfo=zone), ends.replace(tzinfo=zone)
         if starts < timezone.now() - timedelta(minutes=5):
             self.add_error("starts", "Pick a start time in the future.")
         if ends <= starts:

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from groups.models import Group
+from groups.services import RESERVED_SLUGS
 
 
 class GroupForm(forms.ModelForm):
@@ -27,8 +28,13 @@ class GroupForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        slug = slugify(data.get("slug") or data.get("name") or "")[:60]
-        if slug and Group.objects.filter(slug=slug).exists():
+        typed = data.get("slug") or ""
+        slug = slugify(typed or data.get("name") or "")[:60]
+        if typed and not slug:
+            self.add_error("slug", "Use letters or digits in the address.")
+        elif slug in RESERVED_SLUGS:
+            self.add_error("slug", "That address is reserved; choose another.")
+        elif slug and Group.objects.filter(slug=slug).exists():
             self.add_error("slug", "That address is taken; choose another.")
         data["slug"] = slug
         return data

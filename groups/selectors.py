@@ -1,9 +1,17 @@
 """Reads about groups. Other apps ask these, and only these, about group access."""
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 
 from groups.models import Group, Membership
+
+# Owner first, then managers, then members.
+ROLE_ORDER = Case(
+    When(role=Membership.Role.OWNER, then=Value(0)),
+    When(role=Membership.Role.MANAGER, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
 
 
 def membership_for(group: Group, member) -> Membership | None:
@@ -44,7 +52,7 @@ def group_members(group: Group) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(group=group, status=Membership.Status.ACTIVE)
         .select_related("member")
-        .order_by("role", "created_at")
+        .order_by(ROLE_ORDER, "created_at")
     )
 
 
@@ -63,8 +71,6 @@ def groups_for_profile(member, viewer) -> list[Membership]:
         .order_by("group__name")
     )
     if viewer is None or viewer.pk != member.pk:
-        from django.db.models import Q
-
         memberships = memberships.filter(
             Q(group__is_private=False) | Q(group_id__in=active_group_ids(viewer))
         )

@@ -6,6 +6,9 @@ from django.utils.text import slugify
 
 from groups.models import Group, Membership
 
+# Addresses that /groups/<slug>/ can't have because the site's own pages use them.
+RESERVED_SLUGS = frozenset({"new"})
+
 
 def group_create(
     *, creator, name: str, description: str = "", is_private: bool = False, slug: str = ""
@@ -13,6 +16,8 @@ def group_create(
     slug = slugify(slug or name)[:60]
     if not slug:
         raise ValueError("A group needs a name with letters or digits.")
+    if slug in RESERVED_SLUGS:
+        raise ValueError("That address is reserved; choose another.")
     with transaction.atomic():
         if Group.objects.filter(slug=slug).exists():
             raise ValueError("That address is taken; choose another.")

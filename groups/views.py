@@ -24,15 +24,20 @@ def group_create(request: HttpRequest) -> HttpResponse:
         form = GroupForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            group = services.group_create(
-                creator=request.user,
-                name=data["name"],
-                slug=data["slug"],
-                description=data["description"],
-                is_private=data["is_private"],
-            )
-            messages.success(request, f"{group.name} is ready. Invite people to join.")
-            return redirect(group)
+            try:
+                group = services.group_create(
+                    creator=request.user,
+                    name=data["name"],
+                    slug=data["slug"],
+                    description=data["description"],
+                    is_private=data["is_private"],
+                )
+            except ValueError as exc:
+                # A race for the same address between the form's check and the insert.
+                form.add_error("slug", str(exc))
+            else:
+                messages.success(request, f"{group.name} is ready. Invite people to join.")
+                return redirect(group)
     else:
         form = GroupForm()
     return render(request, "groups/group_form.html", {"form": form})

@@ -1,5 +1,4 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
 from accounts.forms import MembersField
 from groups.models import Group, Membership
@@ -41,7 +40,8 @@ class RoomForm(forms.Form):
         data["speakers"] = speakers
         stage = data.get("max_speakers")
         if stage and len(speakers) + 1 > stage:
-            raise ValidationError(
-                f"{len(speakers)} speakers and the host don't fit on a stage of {stage}."
+            self.add_error(
+                "speakers",
+                f"{len(speakers)} speakers and the host don't fit on a stage of {stage}.",
             )
         return data

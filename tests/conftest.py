@@ -29,7 +29,11 @@ def _fast_and_isolated(settings, tmp_path):
 
 
 def make_member(
-    name: str | None = None, *, email: str | None = None, password: str = "pw-for-tests-1", **fields
+    name: str | None = None,
+    *,
+    email: str | None = None,
+    password: str = "pw-for-tests-1",
+    **fields,
 ) -> Member:
     n = next(_seq)
     name = name or f"Member {n}"

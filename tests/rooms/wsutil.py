@@ -59,3 +59,15 @@ async def drain(comm: WebsocketCommunicator, wait: float = 0.2) -> list[dict]:
         if output["type"] == "websocket.send":
             events.append(json.loads(output["text"]))
     return events
+
+
+async def close_code(comm: WebsocketCommunicator, timeout: float = 3) -> int:
+    """Skip any events still in flight and return the code the server closed with."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = deadline - loop.time()
+        assert left > 0, f"not closed within {timeout}s"
+        output = await comm.receive_output(timeout=left)
+        if output["type"] == "websocket.close":
+            return output.get("code")
