@@ -1,6 +1,5 @@
 """Creating a group: /groups/new/."""
 
-
 from groups.models import Group, Membership
 from tests.conftest import make_group
 
