@@ -35,7 +35,7 @@ test: install
 	$(PY) -m pytest
 
 test-services: install
-	DATABASE_URL=$(SERVICES_DATABASE_URL) REDIS_URL=$(SERVICES_REDIS_URL) $(PY) -m pytest
+	DATABASE_URL=$(SERVICES_DATABASE_URL) REDIS_URL=$(SERVICES_REDIS_URL) DB_CONN_MAX_AGE=0 $(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
