@@ -56,8 +56,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def parse_database_url(name: str, url: str) -> dict:
-    """Turn postgres://user:password@host:port/dbname?sslmode=require into Django settings."""
+    """Turn postgres://user:password@host:port/dbname?sslmode=require into Django settings.
+
+    sqlite:////absolute/path.sqlite3 names an SQLite file (the browser tests share theirs
+    with the Daphne they start)."""
     parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("//") or len(path) < 3:
+            raise ImproperlyConfigured(f"{name} must use sqlite:////absolute/path.sqlite3")
+        return sqlite_database(path[1:])
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(
             f"{name} must start with postgres:// (leave it unset for SQLite), not {url!r}"
@@ -80,6 +88,22 @@ def parse_database_url(name: str, url: str) -> dict:
         "OPTIONS": options,
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def sqlite_database(path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        # Consumers write concurrently: WAL, IMMEDIATE transactions and a busy timeout
+        # keep SQLite from failing with "database is locked".
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+        # Browser tests run Daphne on this file; a file (not :memory:) lets it see the data.
+        "TEST": {"NAME": str(path).removesuffix(".sqlite3") + "-test.sqlite3"},
     }
 
 

@@ -6,6 +6,7 @@ platform moderation permission, staff runs Django admin.
 
 import itertools
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -19,6 +20,17 @@ from groups.models import Group, Membership
 from rooms import services as room_services
 
 _seq = itertools.count(1)
+
+
+def pytest_configure(config):
+    # The SQLite test database is a file (so the browser tests' Daphne can share it). A
+    # write-ahead log left by an interrupted run would make the fresh file unreadable.
+    from django.conf import settings
+
+    test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and test_name:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{test_name}{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

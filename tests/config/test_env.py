@@ -145,7 +145,8 @@ def test_parse_database_url_accepts_postgresql_and_no_port_or_credentials():
     ("url", "complaint"),
     [
         ("mysql://u:p@db/podium", "must start with postgres://"),
-        ("sqlite:///var/podium.sqlite3", "must start with postgres://"),
+        ("sqlite://relative.sqlite3", "must use sqlite:////absolute/path.sqlite3"),
+        ("sqlite:///relative.sqlite3", "must use sqlite:////absolute/path.sqlite3"),
         ("db.internal/podium", "must start with postgres://"),
         ("postgres://u:p@db:5432", "must name exactly one database"),
         ("postgres://u:p@db:5432/", "must name exactly one database"),
@@ -232,3 +233,10 @@ def test_parse_ice_servers_rejects_turn_without_credentials():
 def test_env_list_reads_an_empty_value_as_an_empty_list(setenv):
     setenv("  ")
     assert env_list(VAR, ["localhost"]) == []
+
+
+def test_parse_database_url_reads_an_sqlite_file():
+    settings = parse_database_url("DATABASE_URL", "sqlite:////tmp/podium/db.sqlite3")
+    assert settings["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["NAME"] == "/tmp/podium/db.sqlite3"
+    assert settings["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
