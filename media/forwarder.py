@@ -1,0 +1,507 @@
+"""The pass-through forwarder: speakers' Opus packets, unchanged, to every listener.
+
+One RoomForwarder per live room, on the event loop of the process that serves the room.
+Each member has one RTCPeerConnection, offered by the browser once at join: one audio
+transceiver the browser sends on, and K receive slots that carry the K loudest speakers.
+
+Nothing here decodes, mixes or re-encodes. A speaker's packets are taken at their
+RTCRtpReceiver after SRTP is removed (aiortc's jitter buffer and decoder never see them),
+and each listener's copy is the same payload behind a 12-byte header that this module
+writes: the slot's SSRC, sequence number and timestamp, and the listener's payload type.
+The header is written once per slot and payload type; per listener there is only SRTP
+protection and a sendto on the nominated ICE pair.
+
+Works with aiortc 1.16.0 exactly: it reaches into private attributes, marked where used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable
+
+import pylibsrtp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtp import RtpPacket
+
+from media import sdp as sdp_rules
+from media.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+K_SLOTS = 3
+OPUS_CLOCK = 48_000
+FRAME_SAMPLES = 960  # 20 ms of Opus at 48 kHz
+CONNECT_TIMEOUT = 30.0
+TICK = 0.1  # slot choice and speaking detection run ten times a second
+SPEAKING_LEVEL = 60  # RFC 6464 level (-dBov) at or below which someone is talking
+SWITCH_MARGIN = 10.0  # dB louder than a slot's owner before taking the slot
+MIN_HOLD = 1.0  # seconds a slot stays with its speaker before it can switch
+STALE_AFTER = 2.0  # seconds without packets before a speaker loses their slot
+SILENT = 127.0
+
+_HEADER = struct.Struct("!BBHII")
+
+
+class _Silence(MediaStreamTrack):
+    """The track behind each slot's sender. aiortc's sender awaits recv() for frames to
+    encode; this one never returns, so the sender only sends RTCP while the forwarder
+    writes the slot's RTP itself. (A None track would make aiortc poll every 20 ms.)"""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._never: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def recv(self):
+        await self._never
+
+
+class _Slot:
+    """One outgoing stream of the room, shared by all listeners: who is on it and where its
+    sequence number and timestamp are."""
+
+    __slots__ = (
+        "headers",
+        "last_sent",
+        "last_ts",
+        "owner",
+        "seq",
+        "since",
+        "ssrc",
+        "switched",
+        "ts_offset",
+    )
+
+    def __init__(self, ssrc: int) -> None:
+        self.ssrc = ssrc
+        self.owner: int | None = None
+        self.since = 0.0
+        self.seq = random.randrange(1 << 16)
+        self.ts_offset = 0
+        self.last_ts = random.randrange(1 << 32)
+        self.last_sent = 0.0
+        self.switched = True
+        self.headers: dict[int, bytearray] = {}  # payload type -> reusable header buffer
+
+
+class Peer:
+    """A member's peer connection and what the hot path needs of it."""
+
+    def __init__(self, room: RoomForwarder, member_id: int, token: str, pc: RTCPeerConnection):
+        self.room = room
+        self.member_id = member_id
+        self.token = token
+        self.pc = pc
+        self.publishing = False
+        self.opus_pt: int | None = None  # what the browser sends us
+        self.out_pt: int | None = None  # what the browser expects from us
+        self.stats: StreamStatistics | None = None
+        self.level = SILENT  # smoothed RFC 6464 level of what they send
+        self.last_packet = 0.0
+        self.candidates = 0
+        self.ready = False
+        # Hot path: the SRTP session, the UDP transport and the remote address.
+        self._srtp: pylibsrtp.Session | None = None
+        self._pair = None
+        self._send: Callable | None = None
+        self._addr = None
+        self.copies = 0
+
+    def route(self) -> bool:
+        """Refresh the cached SRTP session and UDP route; False if not connected."""
+        dtls = self.pc.getTransceivers()[0].sender.transport
+        srtp = dtls._tx_srtp  # private: the SRTP session made at the DTLS handshake
+        ice = dtls.transport._connection  # private: aioice's Connection
+        pair = ice._nominated.get(1)  # private: the nominated candidate pair
+        if srtp is None or pair is None or pair.protocol.transport is None:
+            return False
+        if pair is not self._pair:
+            self._pair = pair
+            self._send = pair.protocol.transport.sendto
+            self._addr = pair.remote_addr
+        self._srtp = srtp
+        return True
+
+
+class RoomForwarder:
+    def __init__(self, hub: MediaHub, room_id: int) -> None:
+        self.hub = hub
+        self.room_id = room_id
+        self.peers: dict[int, Peer] = {}
+        self.slots = [_Slot(random.getrandbits(32)) for _ in range(hub.slots)]
+        self.slot_of: dict[int, _Slot] = {}
+        # Listeners grouped by the payload type they expect: (peer, protect, ...) per group.
+        self.targets: dict[int, list[Peer]] = {}
+        self.active: frozenset[int] = frozenset()
+        self._ticker: asyncio.Task | None = None
+        self._ticks = 0
+        self.packets_in = 0
+        self.copies_out = 0
+
+    # --- Peers --------------------------------------------------------------------------
+
+    async def attach(self, member_id: int, token: str, offer_sdp: str, publishing: bool) -> str:
+        summary = sdp_rules.check_offer(offer_sdp, slots=len(self.slots))
+        old = self.peers.get(member_id)
+        if old is not None:
+            await self.detach(member_id)
+        if self.hub.peer_count() >= self.hub.max_peers:
+            raise MediaError("media_full", "The audio server is full; try again shortly.")
+        pc = RTCPeerConnection(self.hub.configuration())
+        peer = Peer(self, member_id, token, pc)
+        self.hub.peers_open += 1
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            transceivers = pc.getTransceivers()
+            if len(transceivers) != 1 + len(self.slots):
+                raise MediaError("bad_sdp", "The offer must have one microphone and the slots.")
+            mic, slot_transceivers = transceivers[0], transceivers[1:]
+            mic.direction = "recvonly"
+            for transceiver, slot in zip(slot_transceivers, self.slots, strict=True):
+                transceiver.direction = "sendonly"
+                transceiver.sender.replaceTrack(_Silence())
+                transceiver.sender._ssrc = slot.ssrc  # private: shared per slot (see module doc)
+            _take_over_receiver(mic.receiver, peer)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except MediaError:
+            await self._discard(pc)
+            raise
+        except Exception as exc:
+            await self._discard(pc)
+            log.info("room %s: offer from member %s refused: %r", self.room_id, member_id, exc)
+            raise MediaError("bad_sdp", "That offer can't be used.") from None
+        peer.opus_pt = summary.mic_opus_pt
+        peer.out_pt = _answer_opus_pt(pc)
+        peer.publishing = publishing
+        self.peers[member_id] = peer
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected":
+                self._mark_ready(peer)
+            elif pc.connectionState in ("failed", "closed") and self.peers.get(member_id) is peer:
+                await self.detach(member_id)
+
+        asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._reap_if_unconnected, peer)
+        self._ensure_ticker()
+        return sdp_rules.tune_answer(pc.localDescription.sdp)
+
+    async def add_candidate(self, member_id: int, candidate) -> None:
+        peer = self.peers.get(member_id)
+        if peer is None:
+            raise MediaError("no_peer", "Send an offer first.")
+        peer.candidates += 1
+        if peer.candidates > sdp_rules.MAX_CANDIDATES:
+            raise MediaError("too_many_candidates", "Too many ICE candidates.")
+        await peer.pc.addIceCandidate(candidate)
+
+    async def detach(self, member_id: int, token: str | None = None) -> bool:
+        peer = self.peers.get(member_id)
+        if peer is None or (token is not None and peer.token != token):
+            return False
+        del self.peers[member_id]
+        self._unready(peer)
+        slot = self.slot_of.pop(member_id, None)
+        if slot is not None:
+            slot.owner = None
+        await self._discard(peer.pc)
+        return True
+
+    async def close(self) -> None:
+        for member_id in list(self.peers):
+            await self.detach(member_id)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _discard(self, pc: RTCPeerConnection) -> None:
+        self.hub.peers_open -= 1
+        try:
+            await pc.close()
+        except Exception:  # closing a half-made connection can fail in aiortc; it's gone anyway
+            log.debug("closing a peer connection failed", exc_info=True)
+
+    def _reap_if_unconnected(self, peer: Peer) -> None:
+        if self.peers.get(peer.member_id) is peer and peer.pc.connectionState != "connected":
+            log.info("room %s: member %s never connected; closing", self.room_id, peer.member_id)
+            self.hub.spawn(self.detach(peer.member_id, peer.token))
+
+    def _mark_ready(self, peer: Peer) -> None:
+        if peer.ready or not peer.route():
+            return
+        peer.ready = True
+        if peer.out_pt is not None:
+            self.targets.setdefault(peer.out_pt, []).append(peer)
+
+    def _unready(self, peer: Peer) -> None:
+        if peer.ready and peer.out_pt in self.targets:
+            group = self.targets[peer.out_pt]
+            if peer in group:
+                group.remove(peer)
+            if not group:
+                del self.targets[peer.out_pt]
+        peer.ready = False
+
+    def set_publishing(self, member_id: int, allowed: bool) -> None:
+        """Role and mute, decided by the rooms app. Takes effect on the next packet."""
+        peer = self.peers.get(member_id)
+        if peer is not None:
+            peer.publishing = allowed
+        if not allowed:
+            slot = self.slot_of.pop(member_id, None)
+            if slot is not None:
+                slot.owner = None
+            if member_id in self.active:
+                self.active = self.active - {member_id}
+                self.hub.on_active_speakers(self.room_id, sorted(self.active))
+
+    # --- The hot path -------------------------------------------------------------------
+
+    def forward(self, peer: Peer, packet: RtpPacket) -> None:
+        """One packet from a speaker: drop it unless they may publish, else copy it to every
+        listener through the speaker's slot."""
+        if not peer.publishing or packet.payload_type != peer.opus_pt:
+            return
+        now = time.monotonic()
+        peer.last_packet = now
+        peer.stats.add(packet)
+        level = packet.extensions.audio_level
+        peer.level = 0.7 * peer.level + 0.3 * (level[1] if level is not None else 30)
+        self.packets_in += 1
+        slot = self.slot_of.get(peer.member_id)
+        if slot is None:
+            slot = self._give_free_slot(peer, now)
+            if slot is None:
+                return
+        if slot.switched:
+            # A new speaker on this slot: continue the sequence, jump the timestamp by the
+            # real time since the slot's last packet (at least one frame) and set the marker.
+            gap = max(FRAME_SAMPLES, int((now - slot.last_sent) * OPUS_CLOCK))
+            slot.ts_offset = (slot.last_ts + gap - packet.timestamp) & 0xFFFFFFFF
+            slot.switched = False
+            marker = 0x80
+        else:
+            marker = 0x80 if packet.marker else 0
+        seq = slot.seq = (slot.seq + 1) & 0xFFFF
+        ts = slot.last_ts = (packet.timestamp + slot.ts_offset) & 0xFFFFFFFF
+        slot.last_sent = now
+        payload = packet.payload
+        source = peer.member_id
+        copies = 0
+        for pt, listeners in self.targets.items():
+            header = slot.headers.get(pt)
+            if header is None:
+                header = slot.headers[pt] = bytearray(12)
+            _HEADER.pack_into(header, 0, 0x80, marker | pt, seq, ts, slot.ssrc)
+            data = bytes(header) + payload
+            for listener in listeners:
+                if listener.member_id == source:
+                    continue
+                try:
+                    listener._send(listener._srtp.protect(data), listener._addr)
+                except (pylibsrtp.Error, OSError, AttributeError):
+                    # A replay-window refusal or a closing transport: that listener misses
+                    # this packet; reaping handles connections that are really gone.
+                    continue
+                copies += 1
+        self.copies_out += copies
+
+    def _give_free_slot(self, peer: Peer, now: float) -> _Slot | None:
+        for slot in self.slots:
+            if slot.owner is None:
+                self._assign(slot, peer.member_id, now)
+                return slot
+        return None
+
+    def _assign(self, slot: _Slot, member_id: int, now: float) -> None:
+        if slot.owner is not None:
+            self.slot_of.pop(slot.owner, None)
+        slot.owner = member_id
+        slot.since = now
+        slot.switched = True
+        self.slot_of[member_id] = slot
+
+    # --- Slot choice and who is talking, ten times a second -----------------------------
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        try:
+            while self.peers:
+                await asyncio.sleep(TICK)
+                self.tick(time.monotonic())
+        except asyncio.CancelledError:
+            pass
+
+    def tick(self, now: float) -> None:
+        self._ticks += 1
+        if self._ticks % 10 == 0:
+            # ICE may nominate another pair; keep each listener's cached route current.
+            for peer in self.peers.values():
+                if peer.ready:
+                    peer.route()
+        for slot in self.slots:
+            owner = self.peers.get(slot.owner) if slot.owner is not None else None
+            if slot.owner is not None and (
+                owner is None or not owner.publishing or now - owner.last_packet > STALE_AFTER
+            ):
+                self.slot_of.pop(slot.owner, None)
+                slot.owner = None
+        # With more speakers than slots, the loudest waiting speaker takes the slot of the
+        # quietest one, but only when clearly louder and the slot has been held a while.
+        waiting = [
+            p
+            for p in self.peers.values()
+            if p.publishing and p.member_id not in self.slot_of and now - p.last_packet < 0.5
+        ]
+        if waiting:
+            loudest = min(waiting, key=lambda p: p.level)
+            free = next((s for s in self.slots if s.owner is None), None)
+            if free is not None:
+                self._assign(free, loudest.member_id, now)
+            else:
+                held = [s for s in self.slots if now - s.since >= MIN_HOLD]
+                if held:
+                    quietest = max(held, key=lambda s: self.peers[s.owner].level)
+                    if loudest.level + SWITCH_MARGIN < self.peers[quietest.owner].level:
+                        self._assign(quietest, loudest.member_id, now)
+        active = frozenset(
+            p.member_id
+            for p in self.peers.values()
+            if p.publishing and p.level <= SPEAKING_LEVEL and now - p.last_packet < 0.5
+        )
+        if active != self.active:
+            self.active = active
+            self.hub.on_active_speakers(self.room_id, sorted(active))
+
+
+def _take_over_receiver(receiver: RTCRtpReceiver, peer: Peer) -> None:
+    """Make the microphone receiver hand each packet to the forwarder instead of aiortc's
+    jitter buffer and decoder. The decoder thread is never started."""
+
+    async def receive(parameters) -> None:
+        # Replaces RTCRtpReceiver.receive: register for RTP and run RTCP receiver reports,
+        # but start no decoder thread. Private attributes of aiortc 1.16.0.
+        if receiver._RTCRtpReceiver__started:
+            return
+        receiver.transport._register_rtp_receiver(receiver, parameters)
+        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        receiver._RTCRtpReceiver__started = True
+        clock = next(
+            (c.clockRate for c in parameters.codecs if c.mimeType.lower() == "audio/opus"),
+            OPUS_CLOCK,
+        )
+        peer.stats = StreamStatistics(clock)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if peer.stats is not None and not receiver._RTCRtpReceiver__remote_streams:
+            # Feed the receiver's statistics so aiortc keeps sending receiver reports.
+            receiver._RTCRtpReceiver__remote_streams[packet.ssrc] = peer.stats
+        peer.room.forward(peer, packet)
+
+    receiver.receive = receive
+    receiver._handle_rtp_packet = handle_rtp_packet
+
+
+def _answer_opus_pt(pc: RTCPeerConnection) -> int | None:
+    """The Opus payload type the listener's browser negotiated for the slots."""
+    for transceiver in pc.getTransceivers()[1:]:
+        for codec in transceiver._codecs:  # private: the negotiated codecs
+            if codec.mimeType.lower() == "audio/opus":
+                return codec.payloadType
+    return None
+
+
+class MediaHub:
+    """Every RoomForwarder of this process, the peer-connection cap and the ICE setup."""
+
+    def __init__(
+        self,
+        *,
+        ice_servers: list[dict] | None = None,
+        max_peers: int = 2000,
+        slots: int = K_SLOTS,
+        on_active_speakers: Callable[[int, list[int]], None] | None = None,
+    ) -> None:
+        self.ice_servers = ice_servers or []
+        self.max_peers = max_peers
+        self.slots = slots
+        self.rooms: dict[int, RoomForwarder] = {}
+        self.peers_open = 0
+        self._on_active = on_active_speakers
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> None:
+        """Run a coroutine in the background, keeping a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def configuration(self):
+        from aiortc import RTCConfiguration, RTCIceServer
+
+        # An explicit empty list: with none given, aiortc would ask a public STUN server.
+        return RTCConfiguration(
+            iceServers=[
+                RTCIceServer(
+                    urls=s["urls"], username=s.get("username"), credential=s.get("credential")
+                )
+                for s in self.ice_servers
+            ]
+        )
+
+    def peer_count(self) -> int:
+        return self.peers_open
+
+    def room(self, room_id: int) -> RoomForwarder:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            forwarder = self.rooms[room_id] = RoomForwarder(self, room_id)
+        return forwarder
+
+    def on_active_speakers(self, room_id: int, members: list[int]) -> None:
+        if self._on_active is not None:
+            try:
+                self._on_active(room_id, members)
+            except Exception:
+                log.exception("active-speaker callback failed for room %s", room_id)
+
+    async def attach(
+        self, room_id: int, member_id: int, token: str, offer_sdp: str, *, publishing: bool
+    ) -> str:
+        return await self.room(room_id).attach(member_id, token, offer_sdp, publishing)
+
+    async def add_candidate(self, room_id: int, member_id: int, candidate) -> None:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            raise MediaError("no_peer", "Send an offer first.")
+        await forwarder.add_candidate(member_id, candidate)
+
+    def set_publishing(self, room_id: int, member_id: int, allowed: bool) -> None:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is not None:
+            forwarder.set_publishing(member_id, allowed)
+
+    async def detach(self, room_id: int, member_id: int, token: str | None = None) -> bool:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            return False
+        done = await forwarder.detach(member_id, token)
+        if not forwarder.peers:
+            await forwarder.close()
+            self.rooms.pop(room_id, None)
+        return done
+
+    async def close_room(self, room_id: int) -> None:
+        forwarder = self.rooms.pop(room_id, None)
+        if forwarder is not None:
+            await forwarder.close()
