@@ -271,7 +271,6 @@ class RoomForwarder:
             return
         now = time.monotonic()
         peer.last_packet = now
-        peer.stats.add(packet)
         level = packet.extensions.audio_level
         peer.level = 0.7 * peer.level + 0.3 * (level[1] if level is not None else 30)
         self.packets_in += 1
@@ -403,9 +402,15 @@ def _take_over_receiver(receiver: RTCRtpReceiver, peer: Peer) -> None:
         peer.stats = StreamStatistics(clock)
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if peer.stats is not None and not receiver._RTCRtpReceiver__remote_streams:
-            # Feed the receiver's statistics so aiortc keeps sending receiver reports.
-            receiver._RTCRtpReceiver__remote_streams[packet.ssrc] = peer.stats
+        stats = peer.stats
+        if stats is None:
+            return
+        # Feed the receiver's statistics so aiortc keeps sending receiver reports. (Its
+        # RTCP task fails on a stream without packets, so register it with its first one.)
+        stats.add(packet)
+        remote_streams = receiver._RTCRtpReceiver__remote_streams
+        if packet.ssrc not in remote_streams:
+            remote_streams[packet.ssrc] = stats
         peer.room.forward(peer, packet)
 
     receiver.receive = receive

@@ -4,6 +4,7 @@ way room.js does (one microphone transceiver, then K receive-only slots)."""
 import array
 import asyncio
 import fractions
+import itertools
 import math
 import time
 from collections import defaultdict
@@ -20,6 +21,11 @@ FRAME = 960
 def loopback_only(monkeypatch) -> None:
     """Gather only 127.0.0.1, on both sides, as the forwarder does with settings in tests."""
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+async def within(awaitable, seconds: float = 15):
+    """Every wait in the media tests is bounded: a hang fails with a traceback."""
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 class ToneTrack(AudioStreamTrack):
@@ -64,11 +70,11 @@ class Browser:
         self.packets: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
 
     async def offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await within(self.pc.setLocalDescription(await self.pc.createOffer()))
         return self.pc.localDescription.sdp
 
     async def accept(self, answer: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await within(self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer")))
 
     def count_packets(self) -> None:
         """Record each slot's RTP packets instead of decoding them."""
@@ -101,8 +107,8 @@ class Browser:
             mono = pcm[::channels]
             if samples or max(abs(v) for v in mono) > 1000:  # skip the silence before speech
                 samples.extend(mono)
-        crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if a < 0 <= b)
+        crossings = sum(1 for a, b in itertools.pairwise(samples) if a < 0 <= b)
         return crossings * RATE / len(samples)
 
     async def close(self) -> None:
-        await self.pc.close()
+        await within(self.pc.close())

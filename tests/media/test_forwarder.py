@@ -1,11 +1,12 @@
 """The forwarder with real aiortc peers on loopback: no mocks, no browser."""
 
 import asyncio
+import itertools
 
 import pytest
 
 from media.forwarder import MediaHub
-from tests.media.peers import Browser, loopback_only
+from tests.media.peers import Browser, loopback_only, within
 
 pytestmark = pytest.mark.asyncio
 
@@ -19,8 +20,10 @@ def hub(monkeypatch):
 
 
 async def join(hub, member_id, browser, *, publishing=False):
-    answer = await hub.attach(ROOM, member_id, f"socket-{member_id}", await browser.offer(),
-                              publishing=publishing)
+    offer = await browser.offer()
+    answer = await within(
+        hub.attach(ROOM, member_id, f"socket-{member_id}", offer, publishing=publishing)
+    )
     await browser.accept(answer)
     await browser.connected()
     return browser
@@ -33,6 +36,124 @@ async def test_a_listener_hears_the_speakers_tone(hub):
         frequency = await listener.hear(slot=0)
         assert frequency == pytest.approx(440, abs=15)
     finally:
-        await hub.close_room(ROOM)
+        await within(hub.close_room(ROOM))
+        await speaker.close()
+        await listener.close()
+
+
+async def test_two_speakers_land_in_two_slots(hub):
+    low = await join(hub, 1, Browser(tone=440), publishing=True)
+    high = await join(hub, 2, Browser(tone=880), publishing=True)
+    listener = await join(hub, 3, Browser())
+    try:
+        heard = sorted([await listener.hear(slot=0), await listener.hear(slot=1)])
+        assert heard == [pytest.approx(440, abs=15), pytest.approx(880, abs=25)]
+    finally:
+        await within(hub.close_room(ROOM))
+        for browser in (low, high, listener):
+            await browser.close()
+
+
+async def _quiet_for(browser, seconds):
+    """Packets that arrived on any slot during `seconds`."""
+    before = sum(len(p) for p in browser.packets.values())
+    await asyncio.sleep(seconds)
+    return sum(len(p) for p in browser.packets.values()) - before
+
+
+async def test_a_listeners_own_audio_is_never_forwarded(hub):
+    # Member 1 has a live microphone but isn't allowed to publish (a listener).
+    sneaky = await join(hub, 1, Browser(tone=440), publishing=False)
+    listener = Browser()
+    listener.count_packets()
+    await join(hub, 2, listener)
+    try:
+        assert await _quiet_for(listener, 1.0) == 0
+        assert hub.rooms[ROOM].packets_in == 0
+    finally:
+        await within(hub.close_room(ROOM))
+        await sneaky.close()
+        await listener.close()
+
+
+@pytest.mark.parametrize("why", ["muted", "demoted", "banned"])
+async def test_no_packet_reaches_listeners_once_a_speaker_may_not_publish(hub, why):
+    speaker = await join(hub, 1, Browser(tone=440), publishing=True)
+    listener = Browser()
+    listener.count_packets()
+    await join(hub, 2, listener)
+    try:
+        assert await _quiet_for(listener, 0.5) > 10
+        # Mute, demotion and a ban all reach the forwarder as "may not publish"; the
+        # speaker's browser keeps sending regardless.
+        hub.set_publishing(ROOM, 1, False)
+        await asyncio.sleep(0.05)  # packets already on the wire
+        assert await _quiet_for(listener, 1.0) == 0
+        assert speaker.mic.sender.transport.state == "connected"
+    finally:
+        await within(hub.close_room(ROOM))
+        await speaker.close()
+        await listener.close()
+
+
+async def test_a_slot_switch_keeps_sequence_and_timestamp_continuous(hub):
+    first = await join(hub, 1, Browser(tone=440), publishing=True)
+    second = await join(hub, 2, Browser(tone=880), publishing=False)
+    listener = Browser()
+    listener.count_packets()
+    await join(hub, 3, listener)
+    try:
+        await asyncio.sleep(0.6)
+        hub.set_publishing(ROOM, 1, False)
+        hub.set_publishing(ROOM, 2, True)
+        await asyncio.sleep(0.6)
+        stream = listener.packets[0]
+        assert len({ssrc for ssrc, *_ in stream}) == 1  # one outgoing stream throughout
+        seqs = [seq for _, seq, _, _ in stream]
+        assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+        stamps = [ts for _, _, ts, _ in stream]
+        steps = [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(stamps)]
+        assert all(0 < step < 48_000 * 2 for step in steps)  # always forwards, never back
+        markers = [i for i, (*_, marker) in enumerate(stream) if marker]
+        assert markers, "the switch sets the marker bit"
+        assert hub.rooms[ROOM].slots[0].owner == 2
+    finally:
+        await within(hub.close_room(ROOM))
+        for browser in (first, second, listener):
+            await browser.close()
+
+
+async def test_the_server_creates_no_decoder_and_no_encoder(hub, monkeypatch):
+    import aiortc.rtcrtpreceiver
+    import aiortc.rtcrtpsender
+
+    made = []
+    real_decoder = aiortc.rtcrtpreceiver.get_decoder
+    real_encoder = aiortc.rtcrtpsender.get_encoder
+    monkeypatch.setattr(
+        aiortc.rtcrtpreceiver,
+        "get_decoder",
+        lambda codec: made.append(("decoder", codec)) or real_decoder(codec),
+    )
+    speaker = await join(hub, 1, Browser(tone=440), publishing=True)
+    listener = Browser()
+    listener.count_packets()  # the listener side doesn't decode either, so any decoder is ours
+    await join(hub, 2, listener)
+    # The speaker's own encoder is the browser's; count encoders made after that.
+    monkeypatch.setattr(
+        aiortc.rtcrtpsender,
+        "get_encoder",
+        lambda codec: made.append(("encoder", codec)) or real_encoder(codec),
+    )
+    try:
+        assert await _quiet_for(listener, 1.0) > 20
+        assert made == []
+        server_mic = hub.rooms[ROOM].peers[1].pc.getTransceivers()[0].receiver
+        assert server_mic._RTCRtpReceiver__decoder_thread is None
+        for peer in hub.rooms[ROOM].peers.values():
+            for transceiver in peer.pc.getTransceivers()[1:]:
+                assert transceiver.sender._RTCRtpSender__encoder is None
+    finally:
+        await within(hub.close_room(ROOM))
         await speaker.close()
         await listener.close()
