@@ -102,8 +102,11 @@ def sqlite_database(path) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # SQLite connections are cheap to open; a deployment may keep them (DB_CONN_MAX_AGE).
+        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 0, minimum=0),
         # Browser tests run Daphne on this file; a file (not :memory:) lets it see the data.
-        "TEST": {"NAME": str(path).removesuffix(".sqlite3") + "-test.sqlite3"},
+        # One per test process, so that two test runs never share (or delete) one.
+        "TEST": {"NAME": f"{str(path).removesuffix('.sqlite3')}-test-{os.getpid()}.sqlite3"},
     }
 
 

@@ -124,7 +124,7 @@ if _redis_url:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.EmbeddedChannelLayer"}}
 
 # --- Auth (django-allauth) ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Member"
@@ -243,6 +243,11 @@ USE_TZ = True
 
 # --- Media (WebRTC) -------------------------------------------------------------------------
 ICE_SERVERS = parse_ice_servers("ICE_SERVERS", env_str("ICE_SERVERS"))
+# Local addresses the forwarder offers as ICE host candidates; empty means every interface
+# but loopback. Tests and single-machine demos use 127.0.0.1.
+MEDIA_HOST_ADDRESSES = env_list("MEDIA_HOST_ADDRESSES", [])
+# Peer connections one process will hold; past it, new joins get a clear error.
+MEDIA_MAX_PEERS = env_int("MEDIA_MAX_PEERS", 2000, minimum=1)
 
 LOGGING = {
     "version": 1,

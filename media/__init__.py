@@ -1,0 +1,15 @@
+"""Podium's WebRTC forwarder. Knows nothing of Django: rooms/media_bridge.py drives it.
+
+The API, all on the event loop of the process that owns the room:
+    hub = MediaHub(ice_servers=..., max_peers=..., on_active_speakers=callback)
+    answer_sdp = await hub.attach(room_id, member_id, token, offer_sdp, publishing=...)
+    await hub.add_candidate(room_id, member_id, candidate)
+    hub.set_publishing(room_id, member_id, allowed)
+    await hub.detach(room_id, member_id, token)
+    await hub.close_room(room_id)
+"""
+
+from media.errors import MediaError
+from media.forwarder import MediaHub
+
+__all__ = ["MediaError", "MediaHub"]

@@ -9,12 +9,15 @@ import logging
 import time
 from collections import defaultdict, deque
 
+from aiortc.sdp import candidate_from_sdp
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from rooms import broadcast, protocol, selectors, services
+from media import MediaError
+from rooms import broadcast, media_bridge, protocol, selectors, services
 from rooms.errors import RoomError
 from rooms.models import Room
 
@@ -66,11 +69,32 @@ ACTIONS = {
 KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
 
 
+_background: set[asyncio.Task] = set()
+
+
+def _spawn(coro) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     member = None
     joined = False
     in_moderators = False
+    has_media = False
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch first closes stale database connections, on the one thread that
+        # runs all ORM work, for every frame and every broadcast. This consumer reaches the
+        # ORM only through database_sync_to_async, which does that around each call, so the
+        # extra hop is skipped: a broadcast to a thousand sockets no longer queues a thousand
+        # trips to the database thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         broadcast.bind_loop(asyncio.get_running_loop())
@@ -95,6 +119,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         try:
             snapshot = await database_sync_to_async(self._join)()
+        except asyncio.CancelledError:
+            # The socket went away while the join waited its turn for the database; the join
+            # still runs, so queue the matching leave behind it: no ghost listeners.
+            _spawn(
+                database_sync_to_async(services.participant_leave)(
+                    room_id=self.room_id, member=user, connection=self.channel_name
+                )
+            )
+            raise
         except Http404:
             await self._refuse("not_found", "No such room.", CLOSE_NOT_FOUND)
             return
@@ -150,6 +183,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             broadcast.member_group(self.room_id, self.member.pk), self.channel_name
         )
         await self._set_moderator_group(False)
+        if self.has_media:
+            self.has_media = False
+            await media_bridge.hub().detach(self.room_id, self.member.pk, self.channel_name)
         if self.joined:
             self.joined = False
             key = (self.room_id, self.member.pk)
@@ -216,14 +252,46 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._set_moderator_group(snapshot["you"]["can_moderate"])
             await self.send(text_data=protocol.room_state(snapshot))
             return
-        if message.type in ("rtc.offer", "rtc.candidate"):
-            await self.send(
-                text_data=protocol.error("media_unavailable", "Audio isn't available here.")
-            )
+        if message.type == "rtc.offer":
+            await self._media_offer(message.sdp)
+            return
+        if message.type == "rtc.candidate":
+            await self._media_candidate(message)
             return
         service, fields = ACTIONS[message.type]
         kwargs = {KWARG_NAMES[name]: getattr(message, name) for name in fields}
         await database_sync_to_async(service)(room_id=self.room_id, actor=self.member, **kwargs)
+
+    # --- Media ------------------------------------------------------------------------------
+
+    async def _media_offer(self, sdp: str) -> None:
+        allowed = await database_sync_to_async(services.media_offer_allowed)(
+            room_id=self.room_id, member=self.member, connection=self.channel_name
+        )
+        try:
+            answer = await media_bridge.hub().attach(
+                self.room_id, self.member.pk, self.channel_name, sdp, publishing=allowed
+            )
+        except MediaError as exc:
+            await self.send(text_data=protocol.error(exc.code, exc.message))
+            return
+        self.has_media = True
+        await self.send(text_data=protocol.rtc_answer(sdp=answer))
+
+    async def _media_candidate(self, message) -> None:
+        try:
+            candidate = candidate_from_sdp(message.candidate.removeprefix("candidate:"))
+        except Exception:  # aiortc's parser raises IndexError, ValueError...
+            await self.send(
+                text_data=protocol.error("bad_candidate", "That ICE candidate is malformed.")
+            )
+            return
+        candidate.sdpMid = message.sdpMid
+        candidate.sdpMLineIndex = message.sdpMLineIndex
+        try:
+            await media_bridge.hub().add_candidate(self.room_id, self.member.pk, candidate)
+        except MediaError as exc:
+            await self.send(text_data=protocol.error(exc.code, exc.message))
 
     # --- Channel-layer events (server-made) -------------------------------------------------
 

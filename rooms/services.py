@@ -8,7 +8,7 @@ Every change that all clients see bumps Room.version by one.
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import broadcast, permissions, protocol, snapshots
+from rooms import broadcast, media_bridge, permissions, protocol, snapshots
 from rooms.errors import Conflict, NotAllowed, NotFound, RoomNotLive, StageFull
 from rooms.models import STAGE_ROLES, Participant, Role, Room, RoomBan
 
@@ -136,11 +136,15 @@ def _save(participant: Participant, *fields: str) -> None:
 
 
 def _tell(room: Room, participant: Participant, version: int) -> None:
-    """Send the participant their own new state."""
+    """Send the participant their own new state, and tell the forwarder whether their
+    audio may now be heard (on stage and unmuted)."""
     platform = is_platform_moderator(participant.member)
     broadcast.role_changed(
         room.pk, participant.member_id, version, snapshots.you(participant, platform=platform)
     )
+    allowed = participant.on_stage and not participant.muted
+    room_id, member_id = room.pk, participant.member_id
+    transaction.on_commit(lambda: media_bridge.publishing_soon(room_id, member_id, allowed))
 
 
 def _to_stage(participant: Participant, role: str = Role.SPEAKER) -> None:
@@ -186,9 +190,6 @@ def participant_join(*, room_id: int, member, connection: str) -> tuple[Room, Pa
             broadcast.audience_changed(room.pk)
             if participant.hand_raised_at is not None:
                 broadcast.hand_queue_changed(room.pk, room.version)
-            audience = snapshots.audience_count(room.pk)
-            if audience > room.peak_audience:
-                Room.objects.filter(pk=room.pk).update(peak_audience=audience)
     participant.member = member
     return room, participant
 
@@ -478,6 +479,8 @@ def _remove(room_id: int, actor, member_id: int, *, action: str, reason: str) ->
             )
         version = _bump(room)
         broadcast.member_removed(room.pk, member_id, version, banned=banned)
+        room_id = room.pk
+        transaction.on_commit(lambda: media_bridge.detach_soon(room_id, member_id))
         if was_on_stage:
             broadcast.stage_changed(room.pk, version)
         broadcast.audience_changed(room.pk)
@@ -503,6 +506,8 @@ def room_end(*, room_id: int, actor) -> Room:
             hand_raised_at=None
         )
         broadcast.room_ended(room.pk, room.version)
+        room_id = room.pk
+        transaction.on_commit(lambda: media_bridge.close_room_soon(room_id))
     return room
 
 
@@ -512,6 +517,22 @@ def reaction_send(*, room_id: int, actor, emoji: str) -> None:
         me, platform = _actor(room, actor)
         _check("reaction", me, platform)
         broadcast.reaction(room.pk, actor.pk, emoji)
+
+
+def media_offer_allowed(*, room_id: int, member, connection: str) -> bool:
+    """May this socket attach audio? Returns whether the member may be heard now.
+
+    Checked at every offer: the member must be present in the live room through this very
+    socket (so banned and removed members, and old tabs, are refused)."""
+    room = Room.objects.filter(pk=room_id, status=Room.Status.LIVE).first()
+    if room is None:
+        raise RoomNotLive("This room isn't live.")
+    participant = Participant.objects.filter(
+        room=room, member=member, is_present=True, connection=connection
+    ).first()
+    if participant is None or RoomBan.objects.filter(room=room, member=member).exists():
+        raise NotAllowed("You aren't in this room.")
+    return participant.on_stage and not participant.muted
 
 
 def room_state(*, room_id: int, member) -> dict:

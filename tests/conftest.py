@@ -5,6 +5,7 @@ platform moderation permission, staff runs Django admin.
 """
 
 import itertools
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,9 +29,15 @@ def pytest_configure(config):
     from django.conf import settings
 
     test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and test_name:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{test_name}{suffix}").unlink(missing_ok=True)
+    if not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") or not test_name:
+        return
+    # Each test process has its own file (named with its pid); remove the leftovers of
+    # processes that are gone.
+    stem = Path(test_name).name.rsplit("-", 1)[0]
+    for leftover in Path(test_name).parent.glob(f"{stem}-*.sqlite3*"):
+        pid = leftover.name.removeprefix(f"{stem}-").split(".")[0]
+        if pid.isdigit() and (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
+            leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +45,8 @@ def _fast_and_isolated(settings, tmp_path):
     # Hashing with the real hasher costs ~0.3 s per login; uploads go to a temp folder.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "uploads"
+    # WebRTC in tests stays on loopback.
+    settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
 
 
 def make_member(

@@ -73,6 +73,7 @@ def live_daphne(transactional_db, tmp_path):
         "PODIUM_VAR_DIR": str(tmp_path / "var"),
         "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        "MEDIA_HOST_ADDRESSES": "127.0.0.1",
     }
     log = open(tmp_path / "daphne.log", "w")  # noqa: SIM115 - closed in finally
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and module

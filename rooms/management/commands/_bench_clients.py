@@ -14,6 +14,8 @@ is the configuration; after that each line is a command and gets one reply line:
 - {"cmd": "stats"}: counters (open and closed sockets, close codes, events by type, CPU).
 - {"cmd": "quit"}: close the sockets and exit.
 
+Commands may carry an "id", echoed in the reply; they run concurrently.
+
 Times are time.monotonic_ns() (CLOCK_MONOTONIC, one clock for every process on the machine).
 Events are not JSON-parsed: the type is read from the frame's prefix (rooms.protocol writes
 "type" first), and only stage.changed frames have their version read.
@@ -29,7 +31,7 @@ import time
 from collections import Counter
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 TYPE_PREFIX = '{"type":"'
 STAGE_CHANGED = '{"type":"stage.changed"'
@@ -120,8 +122,8 @@ class Worker:
             )
         except InvalidStatus as exc:
             client.error = f"http {exc.response.status_code}"
-        except (OSError, TimeoutError, ConnectionClosed) as exc:
-            client.error = type(exc).__name__
+        except InvalidMessage:
+            client.error = "handshake dropped by the server (InvalidMessage)"
         except Exception as exc:
             client.error = type(exc).__name__
         if client.ws is None:
@@ -262,27 +264,36 @@ async def serve() -> None:
         return
     worker = Worker(json.loads(line))
     reply({"ev": "ready", "pid": os.getpid(), "clients": len(worker.clients)})
-    while True:
-        line = await reader.readline()
-        if not line:  # The coordinator went away: stop.
-            await worker.quit()
-            return
-        command = json.loads(line)
+    # Each command runs as its own task, so that "stats" and "quit" answer even while a join
+    # is under way; every reply carries the command's "id".
+    tasks: set[asyncio.Task] = set()
+
+    async def run(command: dict) -> None:
         name = command.get("cmd")
         if name == "join":
-            reply(await worker.join())
+            result = await worker.join()
         elif name == "send":
-            reply(await worker.send(int(command["member"]), command["text"]))
+            result = await worker.send(int(command["member"]), command["text"])
         elif name == "collect":
-            reply(await worker.collect(int(command["version"]), float(command["timeout"])))
+            result = await worker.collect(int(command["version"]), float(command["timeout"]))
         elif name == "stats":
-            reply(worker.stats())
-        elif name == "quit":
-            await worker.quit()
-            reply({"ev": "bye"})
-            return
+            result = worker.stats()
         else:
-            reply({"ev": "error", "message": f"unknown command {name!r}"})
+            result = {"ev": "error", "message": f"unknown command {name!r}"}
+        reply({**result, "id": command.get("id")})
+
+    while True:
+        line = await reader.readline()
+        command = json.loads(line) if line else {"cmd": "quit"}
+        if command.get("cmd") == "quit":  # Or the coordinator went away: stop.
+            for task in tasks:
+                task.cancel()
+            await worker.quit()
+            reply({"ev": "bye", "id": command.get("id")})
+            return
+        task = asyncio.create_task(run(command))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
 
 def main() -> None:

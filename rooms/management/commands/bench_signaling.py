@@ -2,7 +2,8 @@
 server memory per connected client, against a real Daphne on 127.0.0.1.
 
     python manage.py bench_signaling --clients 1000 [--processes 2] [--port 8765]
-        [--rounds 5] [--seconds-limit 300] [--database-url URL] [--redis-url URL]
+        [--rounds 5] [--seconds-limit 300] [--concurrency 0] [--database-url URL]
+        [--redis-url URL] [--asgi-app module:app] [--debug] [--keep-temp]
 
 By default everything runs on a throwaway SQLite file in a temporary directory (the server
 and the set-up run with PODIUM_VAR_DIR pointing there, DATABASE_URL and REDIS_URL unset), so
@@ -15,11 +16,18 @@ this command in a subprocess with that environment; start Daphne; connect the ho
 client processes (_bench_clients.py), each holding its share of the N sockets in one asyncio
 loop; measure the join storm, R promote/demote rounds and Daphne's RSS. Everything has a
 deadline (--seconds-limit) and the server and clients are killed on the way out.
+
+The join storm opens every socket at once; --concurrency caps the handshakes each client
+process has in flight (a ramp instead of a storm). Daphne runs with DEBUG=false and its
+default timeouts (a websocket handshake not accepted within 5 s is dropped). The report
+also gives the machine's CPU use by other processes: on a shared 2-core machine they change
+the figures a lot, so read them together.
 """
 
 import asyncio
 import contextlib
 import json
+import math
 import os
 import resource
 import secrets
@@ -46,7 +54,7 @@ def percentile(values: list[float], pct: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -99,6 +107,7 @@ class HostClient:
         self.stage: set[int] = set()
         self.stage_versions: list[tuple[int, set[int], int]] = []  # (version, stage, recv ns)
         self.hand_queue: set[int] = set()
+        self.audience = -1  # The audience count the server last announced.
         self.changed = asyncio.Event()
         self.closed_code: int | None = None
         self.reader = asyncio.create_task(self._read())
@@ -116,6 +125,9 @@ class HostClient:
                     self.stage_versions.append((int(event["version"]), stage, now))
                     if kind == "room.state":
                         self.hand_queue = {p["member"] for p in event["hand_queue"]}
+                        self.audience = int(event["audience"]["count"])
+                elif kind == "audience.changed":
+                    self.audience = int(event["count"])
                 elif kind == "hand.queue":
                     self.hand_queue = {p["member"] for p in event["queue"]}
                 elif kind == "error":
@@ -152,11 +164,20 @@ class WorkerProcess:
         self.index = index
         self.proc = proc
         self.members = set(members)
+        self.next_id = 0
 
     async def call(self, command: dict, timeout: float) -> dict:
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        """Send a command and wait for the reply with its id (replies to calls that timed
+        out earlier are skipped)."""
+        self.next_id += 1
+        wanted = self.next_id
+        self.proc.stdin.write((json.dumps({**command, "id": wanted}) + "\n").encode())
         await self.proc.stdin.drain()
-        return await self.read(timeout)
+        end = time.monotonic() + timeout
+        while True:
+            reply = await self.read(max(0.001, end - time.monotonic()))
+            if reply.get("id") == wanted:
+                return reply
 
     async def read(self, timeout: float) -> dict:
         line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
@@ -165,16 +186,17 @@ class WorkerProcess:
         return json.loads(line)
 
     async def stop(self) -> None:
-        if self.proc.returncode is not None:
-            return
-        with contextlib.suppress(Exception):
-            await self.call({"cmd": "quit"}, 8)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.proc.wait(), 3)
+        if self.proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await self.call({"cmd": "quit"}, 8)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.proc.wait(), 3)
         if self.proc.returncode is None:
             self.proc.kill()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.proc.wait(), 3)
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()
 
 
 class Command(BaseCommand):
@@ -196,6 +218,11 @@ class Command(BaseCommand):
         parser.add_argument("--redis-url", default="", help="use this Redis as channel layer")
         parser.add_argument(
             "--debug", action="store_true", help="run the server with DEBUG=true (default false)"
+        )
+        parser.add_argument(
+            "--asgi-app",
+            default="config.asgi:application",
+            help="the ASGI application Daphne serves (for A/B experiments)",
         )
         parser.add_argument(
             "--keep-temp", action="store_true", help="keep the temp dir (database, server log)"
@@ -229,12 +256,15 @@ class Command(BaseCommand):
             env = self._server_env(temp, options)
             data = self._prepare(env, temp, clients, deadline)
             self._check_port_free(options["port"])
-            daphne, log_path = self._start_daphne(env, temp, options["port"], deadline)
+            daphne, log_path = self._start_daphne(
+                env, temp, options["port"], options["asgi_app"], deadline
+            )
             report: dict = {"clients": clients, "processes": processes, "rounds": []}
             failure = None
             try:
-                asyncio.run(self._run(options, data, daphne, deadline, report))
-            except (CommandError, TimeoutError, OSError) as exc:
+                run = self._run(options, data, daphne, deadline, report)
+                asyncio.run(asyncio.wait_for(run, deadline.left()))
+            except Exception as exc:  # Report what was measured, then fail.
                 failure = exc
             report["server_log"] = self._log_summary(log_path)
             self._print(report, options)
@@ -261,13 +291,15 @@ class Command(BaseCommand):
         """
         if os.environ.get(SETUP_ENV_FLAG) != "1":
             raise CommandError("--setup-out is internal to bench_signaling")
+        from importlib import import_module
+
         from django.contrib.auth.hashers import make_password
-        from django.contrib.sessions.backends.db import SessionStore
         from django.db import transaction
 
         from accounts.models import Member
         from rooms import services
 
+        session_store = import_module(settings.SESSION_ENGINE).SessionStore
         tag = secrets.token_hex(4)
         people = [
             Member(
@@ -283,7 +315,7 @@ class Command(BaseCommand):
             members = list(Member.objects.filter(handle__startswith=f"bench-{tag}-").order_by("pk"))
             sessions = []
             for member in members:
-                store = SessionStore()
+                store = session_store()
                 store["_auth_user_id"] = str(member.pk)
                 store["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
                 store["_auth_user_hash"] = member.get_session_auth_hash()
@@ -376,11 +408,11 @@ class Command(BaseCommand):
             if probe.connect_ex((HOST, port)) == 0:
                 raise CommandError(f"something already listens on {HOST}:{port}")
 
-    def _start_daphne(self, env: dict, temp: Path, port: int, deadline: Deadline):
+    def _start_daphne(self, env: dict, temp: Path, port: int, app: str, deadline: Deadline):
         log_path = temp / "daphne.log"
         log = log_path.open("wb")
         argv = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "-v", "0"]
-        argv.append("config.asgi:application")
+        argv.append(app)
         daphne = subprocess.Popen(  # noqa: S603 - our own interpreter
             argv, env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT
         )
@@ -392,6 +424,9 @@ class Command(BaseCommand):
             with socket.socket() as probe:
                 probe.settimeout(0.5)
                 if probe.connect_ex((HOST, port)) == 0:
+                    self.stderr.write(
+                        f"bench_signaling: Daphne (pid {daphne.pid}) on {HOST}:{port}"
+                    )
                     return daphne, log_path
             time.sleep(0.1)
         daphne.kill()
@@ -399,17 +434,28 @@ class Command(BaseCommand):
 
     @staticmethod
     def _log_summary(log_path: Path) -> dict:
+        """Line count, and the server's exceptions and warnings grouped by their message."""
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
         lines = text.splitlines()
-        interesting = [
-            line
-            for line in lines
-            if "Traceback" in line or "Error" in line or "locked" in line or "WARNING" in line
-        ]
+        kinds: dict[str, int] = {}
+        in_traceback = False
+        for line in lines:
+            if line.startswith("Traceback"):
+                in_traceback = True
+                continue
+            if in_traceback and line[:1].isspace():
+                continue
+            if in_traceback or "took too long to shut down" in line or "WARNING" in line:
+                if "took too long to shut down" in line:
+                    key = "Application instance took too long to shut down and was killed"
+                else:
+                    key = line
+                kinds[key[:160]] = kinds.get(key[:160], 0) + 1
+            in_traceback = False
         return {
             "lines": len(lines),
             "tracebacks": text.count("Traceback"),
-            "sample": interesting[:8],
+            "kinds": sorted(kinds.items(), key=lambda kv: -kv[1])[:8],
         }
 
     # --- the measurement --------------------------------------------------------------------
@@ -425,7 +471,7 @@ class Command(BaseCommand):
         k = options["processes"]
         shares = [listeners[i::k] for i in range(k)]
         workers: list[WorkerProcess] = []
-        host_ws = None
+        host_ws = host = None
         cpu_before = machine_before = wall_before = own_before = None
         try:
             # Warm up: the host connects first (imports, DB connection, thread pool).
@@ -480,8 +526,8 @@ class Command(BaseCommand):
             latencies = [v for j in joins for v in j["latency_ns"]]
             errors: dict[str, int] = {}
             for j in joins:
-                for key, n in j["errors"].items():
-                    errors[key] = errors.get(key, 0) + n
+                for key, count in j["errors"].items():
+                    errors[key] = errors.get(key, 0) + count
             first = min(j["first_start_ns"] for j in joins if j["first_start_ns"])
             last = max((j["last_state_ns"] for j in joins), default=0)
             report["join"] = {
@@ -494,16 +540,21 @@ class Command(BaseCommand):
                 "errors": errors,
                 "server_cpu_s": cpu_storm,
             }
-            await asyncio.sleep(SETTLE_SECONDS)
+            self.stderr.write(f"bench_signaling: join storm done ({report['join']['ok']} joined)")
+            # An overloaded server goes on working (queued joins, coalesced updates) after the
+            # last client is in: measure from quiet, and report how long that took.
+            report["join"]["settle_s"] = await self._wait_idle(daphne.pid, deadline)
             rss_after = proc_rss_kib(daphne.pid)
             report["memory"] = {"before_kib": rss_before, "after_kib": rss_after}
 
             # Stage-change fan-out.
             await self._rounds(options, listeners, workers, host, deadline, report["rounds"])
         finally:
+            if host is not None:
+                report["audience_seen_by_host"] = host.audience
             with contextlib.suppress(Exception):
                 report["stats"] = await asyncio.gather(
-                    *(w.call({"cmd": "stats"}, 15) for w in workers)
+                    *(w.call({"cmd": "stats"}, 5) for w in workers)
                 )
                 report["server_cpu_total_s"] = proc_cpu_s(daphne.pid)
                 report["server_rss_end_kib"] = proc_rss_kib(daphne.pid)
@@ -519,6 +570,19 @@ class Command(BaseCommand):
             if host_ws is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(host_ws.close(), 3)
+
+    @staticmethod
+    async def _wait_idle(pid: int, deadline: Deadline, limit: float = 120.0) -> float:
+        """Wait until the server uses under a fifth of a core for two half-seconds running;
+        return the seconds waited (at least SETTLE_SECONDS)."""
+        started = time.monotonic()
+        await asyncio.sleep(SETTLE_SECONDS)
+        quiet = 0
+        while quiet < 2 and time.monotonic() - started < deadline.left(limit):
+            before = proc_cpu_s(pid)
+            await asyncio.sleep(0.5)
+            quiet = quiet + 1 if proc_cpu_s(pid) - before < 0.1 else 0
+        return time.monotonic() - started
 
     async def _rounds(
         self, options, listeners, workers, host: HostClient, deadline, rounds
@@ -544,7 +608,7 @@ class Command(BaseCommand):
                     break
             if member is None:
                 raise CommandError("no connected listener left to promote")
-            await host.wait_for(lambda m=member: m in host.hand_queue, deadline.left(10))
+            await host.wait_for(lambda m=member: m in host.hand_queue, deadline.left(30))
             await asyncio.sleep(0.2)
             promote = await self._stage_change(
                 host, workers, member, on_stage=True, verb="speaker.promote", deadline=deadline
@@ -590,16 +654,25 @@ class Command(BaseCommand):
         out(
             f"bench_signaling: {n} clients, {report['processes']} client processes, "
             f"{db} + {layer}, server DEBUG={'true' if options['debug'] else 'false'}"
+            + (
+                f", app {options['asgi_app']}"
+                if options["asgi_app"] != "config.asgi:application"
+                else ""
+            )
         )
         j = report.get("join")
-        if j:
+        if j and not j["ok"]:
+            out(f"join storm: 0/{n} joined; server CPU {j['server_cpu_s']:.1f} s")
+        if j and j["ok"]:
             out(
                 f"join storm: {j['ok']}/{n} joined in {fmt_s(j['wall_ns'])}; connect->room.state "
                 f"p50 {fmt_s(j['p50'])} p95 {fmt_s(j['p95'])} p99 {fmt_s(j['p99'])} "
                 f"max {fmt_s(j['max'])}; server CPU {j['server_cpu_s']:.1f} s"
             )
-            if j["errors"]:
-                out(f"  join failures: {j['errors']}")
+        if j and j.get("settle_s", 0) > SETTLE_SECONDS + 1.5:
+            out(f"  server busy for {j['settle_s']:.1f} s after the last room.state")
+        if j and j["errors"]:
+            out(f"  join failures (client-side errors): {j['errors']}")
         all_promote: list[int] = []
         all_demote: list[int] = []
         delivered = expected = 0
@@ -636,11 +709,14 @@ class Command(BaseCommand):
                 f"p99 {fmt_ms(percentile(all_demote, 99))} max {fmt_ms(max(all_demote, default=0))}"
             )
         m = report.get("memory")
-        if m:
-            per_client = (m["after_kib"] - m["before_kib"]) / n
+        if m and (not j or j["ok"]):
+            joined = j["ok"] if j else n
+            per_client = (m["after_kib"] - m["before_kib"]) / max(1, joined)
             out(
                 f"server memory: {m['before_kib'] / 1024:.1f} MiB before, "
-                f"{m['after_kib'] / 1024:.1f} MiB with {n} clients: {per_client:.0f} KiB per client"
+                f"{m['after_kib'] / 1024:.1f} MiB with {joined} clients: "
+                f"{per_client:.0f} KiB per client"
+                + ("" if joined == n else " (not meaningful: failed joins left server state)")
             )
         stats = report.get("stats") or []
         if stats:
@@ -653,8 +729,14 @@ class Command(BaseCommand):
                 for key, v in s["types"].items():
                     types[key] = types.get(key, 0) + v
             cpu = ", ".join(f"{s['cpu_s']:.1f} s" for s in stats)
+            seen = report.get("audience_seen_by_host")
             out(
                 f"clients: {open_now}/{n} still open at the end"
+                + (
+                    f" (audience count last announced to the host: {seen})"
+                    if seen is not None
+                    else ""
+                )
                 + (f", close codes {codes}" if codes else "")
                 + f"; events received {dict(sorted(types.items()))}; client CPU {cpu}"
             )
@@ -674,5 +756,5 @@ class Command(BaseCommand):
                 f"{c['machine_s']:.1f} s: server {c['server_s']:.1f} s, "
                 f"clients {c['clients_s']:.1f} s, other processes about {max(0.0, others):.1f} s"
             )
-        for line in log["sample"]:
-            out(f"  server log: {line[:200]}")
+        for line, count in log["kinds"]:
+            out(f"  server log: {count} x {line}")

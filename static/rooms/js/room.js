@@ -131,8 +131,9 @@ function handle(event) {
       applyYou(event.you);
       break;
     case "invited":
+      // The role.changed that follows announces it, with this name.
+      state.invitedBy = event.by;
       $("[data-invite-by]").textContent = event.by;
-      announce(`${event.by} invited you to speak.`);
       break;
     case "muted":
       announce(`${event.by} muted you.`);
@@ -191,7 +192,9 @@ function applyYou(you, { quiet = false } = {}) {
     } else if (before.role === "moderator" && you.role === "speaker") {
       announce("You're no longer a moderator.");
     }
-    if (!before.invited && you.invited) announce("You've been invited to speak.");
+    if (!before.invited && you.invited) {
+      announce(state.invitedBy ? `${state.invitedBy} invited you to speak.` : "You've been invited to speak.");
+    }
     if (before.hand_raised !== you.hand_raised && you.role === "listener") {
       announce(you.hand_raised ? "Your hand is raised." : "Your hand is lowered.");
     }

@@ -1,0 +1,83 @@
+"""The rooms app's door to the forwarder (media/), which knows nothing of Django.
+
+One MediaHub per process, made on first use on the server's event loop from settings.
+Services call the *_soon functions from their on-commit hooks (sync threads); those hop
+onto the event loop, where all aiortc work happens.
+"""
+
+import asyncio
+import contextvars
+import logging
+import time
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from media import MediaHub
+from media.ice import use_host_addresses
+from rooms import protocol
+from rooms.broadcast import room_group
+
+log = logging.getLogger(__name__)
+
+# speakers.active goes out at most this often per room (audio levels arrive at 50 Hz).
+ACTIVE_SPEAKERS_INTERVAL = 0.25
+
+_hub: MediaHub | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+_last_active: dict[int, float] = {}
+_background: set[asyncio.Task] = set()
+
+
+def hub() -> MediaHub:
+    """The process's forwarder; call on the event loop."""
+    global _hub, _loop
+    loop = asyncio.get_running_loop()
+    if _hub is None or _loop is not loop:
+        use_host_addresses(settings.MEDIA_HOST_ADDRESSES)
+        _hub = MediaHub(
+            ice_servers=settings.ICE_SERVERS,
+            max_peers=settings.MEDIA_MAX_PEERS,
+            on_active_speakers=_on_active_speakers,
+        )
+        _loop = loop
+    return _hub
+
+
+def _on_active_speakers(room_id: int, members: list[int]) -> None:
+    # Not a database change, so not an on-commit broadcast: it goes straight to the room.
+    now = time.monotonic()
+    if members and now - _last_active.get(room_id, 0.0) < ACTIVE_SPEAKERS_INTERVAL:
+        return
+    _last_active[room_id] = now
+    text = protocol.speakers_active(members=members)
+    _spawn(
+        get_channel_layer().group_send(room_group(room_id), {"type": "room.event", "text": text})
+    )
+
+
+def _soon(callback, *args) -> None:
+    """Run `callback(*args)` on the hub's loop, from any thread; a no-op without a hub."""
+    loop, current = _loop, _hub
+    if current is None or loop is None or loop.is_closed():
+        return
+    loop.call_soon_threadsafe(callback, *args, context=contextvars.Context())
+
+
+def publishing_soon(room_id: int, member_id: int, allowed: bool) -> None:
+    """Role or mute changed: the forwarder starts or stops forwarding at the next packet."""
+    _soon(lambda: _hub.set_publishing(room_id, member_id, allowed))
+
+
+def detach_soon(room_id: int, member_id: int) -> None:
+    _soon(lambda: _spawn(_hub.detach(room_id, member_id)))
+
+
+def close_room_soon(room_id: int) -> None:
+    _soon(lambda: _spawn(_hub.close_room(room_id)))
+
+
+def _spawn(coro) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
