@@ -24,12 +24,15 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
+# A join storm can keep handshakes waiting for the database longer than Daphne's 5 s default.
+DAPHNE := $(PY) -m daphne --websocket_connect_timeout 30 -b $(HOST) -p $(PORT) config.asgi:application
+
 serve: install
-	$(PY) -m daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(DAPHNE)
 
 run: seed
 	@echo "Podium is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(PY) -m daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(DAPHNE)
 
 test: install
 	$(PY) -m pytest

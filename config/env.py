@@ -98,7 +98,9 @@ def sqlite_database(path) -> dict:
         # Consumers write concurrently: WAL, IMMEDIATE transactions and a busy timeout
         # keep SQLite from failing with "database is locked".
         "OPTIONS": {
-            "init_command": "PRAGMA journal_mode=WAL;",
+            # synchronous=NORMAL is WAL's recommended setting: no fsync on every commit, and
+            # still no corruption on a crash (the last commits may be lost on power loss).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },

@@ -85,6 +85,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
     in_moderators = False
     has_media = False
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Daphne kills an application that is slow to close (a join storm can keep
+            # this one waiting for the database) without calling disconnect(). Whatever
+            # this socket still holds is released here, so no ghost stays in the room.
+            if self.joined or self.has_media:
+                _spawn(self._release())
+
+    async def _release(self) -> None:
+        if self.has_media:
+            self.has_media = False
+            await media_bridge.hub().detach(self.room_id, self.member.pk, self.channel_name)
+        if self.joined:
+            self.joined = False
+            key = (self.room_id, self.member.pk)
+            _open_sockets[key] -= 1
+            if _open_sockets[key] <= 0:
+                del _open_sockets[key]
+            await database_sync_to_async(services.participant_leave)(
+                room_id=self.room_id, member=self.member, connection=self.channel_name
+            )
+
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch first closes stale database connections, on the one thread that
         # runs all ORM work, for every frame and every broadcast. This consumer reaches the
@@ -183,18 +207,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             broadcast.member_group(self.room_id, self.member.pk), self.channel_name
         )
         await self._set_moderator_group(False)
-        if self.has_media:
-            self.has_media = False
-            await media_bridge.hub().detach(self.room_id, self.member.pk, self.channel_name)
-        if self.joined:
-            self.joined = False
-            key = (self.room_id, self.member.pk)
-            _open_sockets[key] -= 1
-            if _open_sockets[key] <= 0:
-                del _open_sockets[key]
-            await database_sync_to_async(services.participant_leave)(
-                room_id=self.room_id, member=self.member, connection=self.channel_name
-            )
+        await self._release()
 
     # --- Inbound ----------------------------------------------------------------------------
 

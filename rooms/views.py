@@ -1,3 +1,6 @@
+import json
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -50,6 +53,7 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
             "stage": stage,
             "is_host": room.host_id == request.user.pk,
             "reactions": protocol.REACTIONS,
+            "ice_servers_json": json.dumps(settings.ICE_SERVERS),
         },
     )
 

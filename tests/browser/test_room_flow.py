@@ -59,6 +59,7 @@ def test_it_runs_a_room_from_raised_hand_to_the_end(signed_in, alice, bob, carol
     host.get_by_role("button", name="End room").click()
     host.locator("[data-end-dialog]").get_by_role("button", name="End room").click()
     for page in (host, speaker, listener):
+        expect(page.locator("[data-ended]")).to_be_visible()
         expect(page.locator("[data-ended-title]")).to_have_text("This room has ended")
     assert Room.objects.get(pk=room.pk).status == Room.Status.ENDED
     for page in (host, speaker, listener):
@@ -89,4 +90,5 @@ def test_it_tells_the_older_tab_it_was_replaced(signed_in, alice, carol):
     second = first.context.new_page()
     second.goto(f"/rooms/{room.pk}/")
     expect(second.get_by_role("button", name="Raise hand")).to_be_visible()
+    expect(first.locator("[data-ended]")).to_be_visible()
     expect(first.locator("[data-ended-title]")).to_have_text("Opened somewhere else")

@@ -364,6 +364,8 @@ class Command(BaseCommand):
             ALLOWED_HOSTS="127.0.0.1,localhost",
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
+            # A deployment keeps database connections open; so does the benchmark.
+            DB_CONN_MAX_AGE="60",
         )
         if options["database_url"]:
             env["DATABASE_URL"] = options["database_url"]
@@ -411,7 +413,8 @@ class Command(BaseCommand):
     def _start_daphne(self, env: dict, temp: Path, port: int, app: str, deadline: Deadline):
         log_path = temp / "daphne.log"
         log = log_path.open("wb")
-        argv = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "-v", "0"]
+        argv = [sys.executable, "-m", "daphne", "--websocket_connect_timeout", "30"]
+        argv += ["-b", HOST, "-p", str(port), "-v", "0"]
         argv.append(app)
         daphne = subprocess.Popen(  # noqa: S603 - our own interpreter
             argv, env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT

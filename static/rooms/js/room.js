@@ -3,6 +3,8 @@
 // Protocol: rooms/protocol.py. Every event carries the room's version; a gap means we
 // missed something, and we ask for the whole state again (state.sync).
 
+import { createAudio } from "./audio.js";
+
 const root = document.getElementById("room");
 const roomId = Number(root.dataset.roomId);
 const me = Number(root.dataset.memberId);
@@ -31,7 +33,19 @@ let socket = null;
 let retry = 0;
 let retryTimer = null;
 let pendingBan = null;
-const listeners = new Set(); // other modules (audio) subscribe to events
+let freshSocket = false; // the next room.state is the first on a new socket
+const listeners = new Set(); // other modules subscribe to events
+const MEDIA_ERRORS = new Set(["bad_sdp", "audio_only", "sdp_too_large", "media_full", "no_peer"]);
+const audio = createAudio({
+  send: (type, fields) => send(type, fields),
+  announce: (text) => announce(text),
+  setStatus: (kind, text) => {
+    const status = $("[data-audio-status]");
+    status.dataset.audio = kind;
+    status.textContent = text;
+  },
+  iceServers: JSON.parse(root.dataset.iceServers || "[]"),
+});
 
 export function onRoomEvent(fn) {
   listeners.add(fn);
@@ -56,6 +70,7 @@ function connect() {
   clearTimeout(retryTimer);
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws/rooms/${roomId}/`);
+  freshSocket = true;
   setConnection("connecting", retry ? "Reconnecting…" : "Connecting to the room…");
   socket.addEventListener("message", (message) => {
     let event;
@@ -91,6 +106,7 @@ function setConnection(kind, text) {
 
 function finish(title, text) {
   state.done = true;
+  audio.stop();
   if (socket) socket.close();
   setConnection("live", "");
   $("[data-ended-title]").textContent = title;
@@ -156,8 +172,12 @@ function handle(event) {
     case "speakers.active":
       markSpeaking(new Set(event.members));
       break;
+    case "rtc.answer":
+      audio.answer(event.sdp);
+      break;
     case "error":
       announce(event.message);
+      if (MEDIA_ERRORS.has(event.code)) audio.error("Audio isn't available: retrying…");
       break;
   }
 }
@@ -177,6 +197,11 @@ function applySnapshot(event) {
   renderAudience();
   renderQueue();
   applyYou(event.you, { quiet: true });
+  if (freshSocket) {
+    // Each new socket gets a new peer connection: the server dropped the old one with it.
+    freshSocket = false;
+    audio.start();
+  }
 }
 
 function applyYou(you, { quiet = false } = {}) {
@@ -203,6 +228,7 @@ function applyYou(you, { quiet = false } = {}) {
   renderStage();
   renderAudience();
   renderQueue();
+  audio.setStage(you.role !== "listener", you.muted);
 }
 
 // --- Rendering ---------------------------------------------------------------------------
