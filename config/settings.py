@@ -243,6 +243,15 @@ USE_TZ = True
 
 # --- Media (WebRTC) -------------------------------------------------------------------------
 ICE_SERVERS = parse_ice_servers("ICE_SERVERS", env_str("ICE_SERVERS"))
+# coturn with use-auth-secret: browsers get time-limited credentials (rooms/ice.py).
+TURN_URLS = env_list("TURN_URLS", [])
+for _url in TURN_URLS:
+    if not _url.startswith(("turn:", "turns:")):
+        raise ImproperlyConfigured(
+            f"TURN_URLS entries must start with turn: or turns:, not {_url!r}"
+        )
+TURN_SECRET = env_str("TURN_SECRET")
+TURN_TTL = env_int("TURN_TTL", 6 * 3600, minimum=60)
 # Local addresses the forwarder offers as ICE host candidates; empty means every interface
 # but loopback. Tests and single-machine demos use 127.0.0.1.
 MEDIA_HOST_ADDRESSES = env_list("MEDIA_HOST_ADDRESSES", [])

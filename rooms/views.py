@@ -1,6 +1,5 @@
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_POST
 from rooms import protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.forms import RoomForm
+from rooms.ice import browser_ice_servers
 from rooms.models import STAGE_ROLES
 
 
@@ -53,7 +53,7 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
             "stage": stage,
             "is_host": room.host_id == request.user.pk,
             "reactions": protocol.REACTIONS,
-            "ice_servers_json": json.dumps(settings.ICE_SERVERS),
+            "ice_servers_json": json.dumps(browser_ice_servers(request.user)),
         },
     )
 
