@@ -1,9 +1,15 @@
+from datetime import UTC, datetime
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.timezone import now
+
+
+# An indefinite suspension is stored as a date no one will reach.
+SUSPENDED_FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class Industry(models.TextChoices):
@@ -73,6 +79,11 @@ class Member(AbstractBaseUser, PermissionsMixin):
     # list of people can show the badge without a query per person.
     verified_domain = models.CharField(max_length=253, blank=True)
 
+    # Set only through rooms.moderation (which writes the audit entry). Indefinite
+    # suspensions use SUSPENDED_FOREVER.
+    suspended_until = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.CharField(max_length=500, blank=True)
+
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=now)
@@ -97,6 +108,14 @@ class Member(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.display_name.split(" ")[0]
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_until is not None and self.suspended_until > now()
+
+    @property
+    def suspended_indefinitely(self) -> bool:
+        return self.suspended_until is not None and self.suspended_until >= SUSPENDED_FOREVER
 
     @property
     def initials(self) -> str:

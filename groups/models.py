@@ -84,3 +84,24 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.is_active and self.role in {self.Role.OWNER, self.Role.MANAGER}
+
+
+class GroupBan(models.Model):
+    """A member kept out of a group, its rooms and its events. Made by a moderation
+    service, which also writes the audit entry."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="bans")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="group_bans"
+    )
+    banned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "member"], name="one_group_ban")]
+
+    def __str__(self) -> str:
+        return f"{self.member} banned from {self.group}"

@@ -58,8 +58,12 @@ def stage_changed(room_id: int, version: int) -> None:
 
 
 def hand_queue_changed(room_id: int, version: int) -> None:
-    text = protocol.hand_queue(version=version, queue=snapshots.hand_queue(room_id))
-    _after_commit(moderators_group(room_id), {"type": "room.event", "text": text})
+    """To the room's moderators. Each consumer drops the hands of members its own member has
+    blocked before sending, so a blocked member's raised hand never reaches the blocker."""
+    _after_commit(
+        moderators_group(room_id),
+        {"type": "room.hand_queue", "version": version, "queue": snapshots.hand_queue(room_id)},
+    )
 
 
 def reaction(room_id: int, member_id: int, emoji: str) -> None:
@@ -93,6 +97,20 @@ def member_removed(room_id: int, member_id: int, version: int, *, banned: bool) 
     text = protocol.removed(version=version, banned=banned)
     _after_commit(
         member_group(room_id, member_id), {"type": "room.closing", "text": text, "code": 4403}
+    )
+
+
+def member_everywhere_group(member_id: int) -> str:
+    """Every room socket the member has open, in any room."""
+    return f"member.{member_id}"
+
+
+def member_ejected(member_id: int, *, reason: str, room_ids: list[int] | None) -> None:
+    """Close the member's sockets (in the rooms given, or all): suspensions and group bans."""
+    text = protocol.removed_for(reason)
+    _after_commit(
+        member_everywhere_group(member_id),
+        {"type": "room.ejected", "text": text, "rooms": room_ids},
     )
 
 

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from media import MediaError
-from rooms import broadcast, media_bridge, protocol, selectors, services
+from rooms import broadcast, media_bridge, protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.models import Room
 
@@ -84,6 +84,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     in_moderators = False
     has_media = False
+    blocked: frozenset[int] = frozenset()
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -140,6 +141,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
         await self.channel_layer.group_add(
             broadcast.member_group(self.room_id, user.pk), self.channel_name
+        )
+        await self.channel_layer.group_add(
+            broadcast.member_everywhere_group(user.pk), self.channel_name
         )
         try:
             snapshot = await database_sync_to_async(self._join)()
@@ -205,6 +209,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_discard(
             broadcast.member_group(self.room_id, self.member.pk), self.channel_name
+        )
+        await self.channel_layer.group_discard(
+            broadcast.member_everywhere_group(self.member.pk), self.channel_name
         )
         await self._set_moderator_group(False)
         await self._release()
@@ -319,6 +326,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
         await self.close(code=event["code"])
 
+    async def room_ejected(self, event: dict) -> None:
+        if event["rooms"] is None or self.room_id in event["rooms"]:
+            await self.send(text_data=event["text"])
+            await self.close(code=CLOSE_FORBIDDEN)
+
+    async def room_hand_queue(self, event: dict) -> None:
+        hide = self.blocked
+        queue = [entry for entry in event["queue"] if entry["member"] not in hide]
+        await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
+
     async def room_replaced(self, event: dict) -> None:
         if event["channel"] != self.channel_name:
             await self.send(text_data=protocol.session_replaced())
@@ -327,6 +344,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _set_moderator_group(self, wanted: bool) -> None:
         if wanted == self.in_moderators:
             return
+        if wanted:
+            self.blocked = await database_sync_to_async(snapshots.blocked_by)(self.member.pk)
         group = broadcast.moderators_group(self.room_id)
         if wanted:
             await self.channel_layer.group_add(group, self.channel_name)

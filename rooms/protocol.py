@@ -235,6 +235,24 @@ def removed(*, version: int, banned: bool) -> str:
     return _dump({"type": "removed", "version": version, "banned": banned})
 
 
+REMOVAL_MESSAGES = {
+    "suspended": "Your account has been suspended.",
+    "group_banned": "You've been banned from this group.",
+}
+
+
+def removed_for(reason: str) -> str:
+    """Sent before the socket closes when a suspension or group ban takes effect."""
+    return _dump(
+        {
+            "type": "removed",
+            "reason": reason,
+            "banned": True,
+            "message": REMOVAL_MESSAGES.get(reason, "You can't be in this room."),
+        }
+    )
+
+
 def room_ended(*, version: int) -> str:
     return _dump({"type": "room.ended", "version": version})
 

@@ -4,7 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from rooms.models import STAGE_ROLES, Participant, Room, RoomBan
+from accounts.models import Block
+from rooms.models import MODERATING_ROLES, STAGE_ROLES, Participant, Room, RoomBan
 
 STAGE_PREVIEW = 6
 
@@ -66,17 +67,28 @@ def room_get_for_member(room_id: int, member) -> Room:
 
 
 def room_check_access(room: Room, member) -> None:
+    """May the member be in the room? Checked at page load, at websocket connect and (through
+    presence) at every media offer."""
     from groups.selectors import is_active_member
+    from rooms.moderation import is_group_banned, is_platform_moderator
 
     if member is None or not member.is_authenticated:
         raise PermissionDenied("Sign in to join rooms.")
-    if member.has_perm("rooms.moderate_platform"):
+    if member.is_suspended:
+        raise PermissionDenied("Your account is suspended.")
+    if is_platform_moderator(member):
         # Platform moderators may open any room, group-only ones included.
         return
     if room.visibility == Room.Visibility.GROUP and not is_active_member(room.group_id, member):
         # Group-only rooms don't exist for outsiders.
         raise Http404("No such room")
+    if is_group_banned(room.group_id, member):
+        raise PermissionDenied("You've been banned from this group.")
     if RoomBan.objects.filter(room=room, member=member).exists():
         raise PermissionDenied("You've been removed from this room.")
-    if room.host.blocking_set.filter(blocked=member).exists():
+    moderators = Participant.objects.filter(room=room, role__in=MODERATING_ROLES).values(
+        "member_id"
+    )
+    if Block.objects.filter(blocker_id__in=moderators, blocked=member).exists():
+        # Blocked by the host or a moderator of this room.
         raise PermissionDenied("You can't join this room.")

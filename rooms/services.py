@@ -8,15 +8,17 @@ Every change that all clients see bumps Room.version by one.
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Block, Member
 from rooms import broadcast, media_bridge, permissions, protocol, snapshots
 from rooms.errors import Conflict, NotAllowed, NotFound, RoomNotLive, StageFull
-from rooms.models import STAGE_ROLES, Participant, Role, Room, RoomBan
+from rooms.models import STAGE_ROLES, AuditAction, Participant, Role, Room, RoomBan
+from rooms.moderation import audit, is_platform_moderator, manages_group
 
-PLATFORM_PERMISSION = "rooms.moderate_platform"
 
-
-def is_platform_moderator(member) -> bool:
-    return member.is_active and (member.is_superuser or member.has_perm(PLATFORM_PERMISSION))
+def moderator_powers(room: Room, member) -> bool:
+    """Moderator powers over a room without a role in it: platform moderators everywhere,
+    group managers in their group's rooms."""
+    return is_platform_moderator(member) or manages_group(member, room.group_id)
 
 
 # --- Creating and starting ------------------------------------------------------------------
@@ -107,7 +109,39 @@ def _participant(room: Room, member_id: int, *, present: bool = True) -> Partici
 
 
 def _actor(room: Room, actor) -> tuple[Participant, bool]:
-    return _participant(room, actor.pk), is_platform_moderator(actor)
+    """The actor's place in the room and whether they hold moderator powers over it. A
+    platform moderator or group manager may act from outside the room (the dashboard)."""
+    powers = moderator_powers(room, actor)
+    participant = (
+        Participant.objects.select_for_update()
+        .filter(room=room, member=actor, is_present=True)
+        .first()
+    )
+    if participant is None:
+        if not powers:
+            raise NotFound("You aren't in this room.")
+        participant = Participant(room=room, member=actor, role="")
+    return participant, powers
+
+
+def _audit(
+    actor,
+    action: str,
+    room: Room,
+    target: Participant | None,
+    reason: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
+    audit(
+        actor=actor,
+        action=action,
+        room=room,
+        target_member=target.member if target is not None else None,
+        reason=reason,
+        before=before,
+        after=after,
+    )
 
 
 def _check(action: str, actor_p: Participant, platform: bool, target: Participant | None = None):
@@ -138,7 +172,7 @@ def _save(participant: Participant, *fields: str) -> None:
 def _tell(room: Room, participant: Participant, version: int) -> None:
     """Send the participant their own new state, and tell the forwarder whether their
     audio may now be heard (on stage and unmuted)."""
-    platform = is_platform_moderator(participant.member)
+    platform = moderator_powers(room, participant.member)
     broadcast.role_changed(
         room.pk, participant.member_id, version, snapshots.you(participant, platform=platform)
     )
@@ -270,6 +304,8 @@ def speaker_invite(*, room_id: int, actor, member_id: int) -> None:
         me, platform = _actor(room, actor)
         target = _participant(room, member_id)
         _check("speaker.invite", me, platform, target)
+        if Block.objects.filter(blocker=actor, blocked_id=member_id).exists():
+            raise NotAllowed("You've blocked this member.")
         _require_seat(room)
         if target.invited_at is not None:
             return
@@ -340,7 +376,16 @@ def speaker_demote(*, room_id: int, actor, member_id: int) -> None:
         me, platform = _actor(room, actor)
         target = _participant(room, member_id, present=False)
         _check("speaker.demote", me, platform, target)
+        before = {"role": target.role}
         _to_audience(target)
+        _audit(
+            actor,
+            AuditAction.SPEAKER_DEMOTE,
+            room,
+            target,
+            before=before,
+            after={"role": target.role},
+        )
         _after_stage_exit(room, target)
     return None
 
@@ -397,6 +442,9 @@ def mute(*, room_id: int, actor, member_id: int) -> None:
             return None
         target.muted = True
         _save(target, "muted")
+        _audit(
+            actor, AuditAction.MUTE, room, target, before={"muted": False}, after={"muted": True}
+        )
         version = _bump(room)
         broadcast.stage_changed(room.pk, version)
         broadcast.to_member(
@@ -412,6 +460,14 @@ def moderator_add(*, room_id: int, actor, member_id: int) -> None:
         me, platform = _actor(room, actor)
         target = _participant(room, member_id)
         _check("moderator.add", me, platform, target)
+        _audit(
+            actor,
+            AuditAction.MODERATOR_ADD,
+            room,
+            target,
+            before={"role": target.role},
+            after={"role": Role.MODERATOR},
+        )
         if target.role == Role.LISTENER:
             _require_seat(room)
             _to_stage(target, Role.MODERATOR)
@@ -430,6 +486,14 @@ def moderator_remove(*, room_id: int, actor, member_id: int) -> None:
         me, platform = _actor(room, actor)
         target = _participant(room, member_id, present=False)
         _check("moderator.remove", me, platform, target)
+        _audit(
+            actor,
+            AuditAction.MODERATOR_REMOVE,
+            room,
+            target,
+            before={"role": target.role},
+            after={"role": Role.SPEAKER},
+        )
         target.role = Role.SPEAKER
         _save(target, "role")
         version = _bump(room)
@@ -456,6 +520,15 @@ def _remove(room_id: int, actor, member_id: int, *, action: str, reason: str) ->
         target = _participant(room, member_id, present=not banned)
         _check(action, me, platform, target)
         was_on_stage = target.on_stage
+        _audit(
+            actor,
+            AuditAction.MEMBER_BAN if banned else AuditAction.MEMBER_REMOVE,
+            room,
+            target,
+            reason=reason,
+            before={"role": target.role, "present": target.is_present},
+            after={"present": False, "banned": banned},
+        )
         target.role = Role.LISTENER
         target.muted = True
         target.hand_raised_at = None
@@ -491,10 +564,17 @@ def room_end(*, room_id: int, actor) -> Room:
     with transaction.atomic():
         room = _lock_live_room(room_id)
         participant = Participant.objects.filter(room=room, member=actor).first()
-        platform = is_platform_moderator(actor)
+        platform = moderator_powers(room, actor)
         role = participant.role if participant is not None else ""
         if not permissions.allowed("room.end", actor_role=role, platform=platform):
             raise NotAllowed("Only the host can end this room.")
+        audit(
+            actor=actor,
+            action=AuditAction.ROOM_END,
+            room=room,
+            before={"status": room.status},
+            after={"status": Room.Status.ENDED},
+        )
         room.status = Room.Status.ENDED
         room.ended_at = timezone.now()
         room.version += 1
@@ -532,6 +612,8 @@ def media_offer_allowed(*, room_id: int, member, connection: str) -> bool:
     ).first()
     if participant is None or RoomBan.objects.filter(room=room, member=member).exists():
         raise NotAllowed("You aren't in this room.")
+    if Member.objects.filter(pk=member.pk, suspended_until__gt=timezone.now()).exists():
+        raise NotAllowed("Your account is suspended.")
     return participant.on_stage and not participant.muted
 
 
@@ -545,4 +627,4 @@ def room_state(*, room_id: int, member) -> dict:
         if participant is None:
             raise NotFound("You aren't in this room.")
         participant.member = member
-        return snapshots.room_snapshot(room, participant, platform=is_platform_moderator(member))
+        return snapshots.room_snapshot(room, participant, platform=moderator_powers(room, member))

@@ -157,7 +157,8 @@ function handle(event) {
     case "removed":
       finish(
         "You were removed from this room",
-        event.banned ? "A moderator banned you from this room." : "A moderator removed you.",
+        event.message ||
+          (event.banned ? "A moderator banned you from this room." : "A moderator removed you."),
       );
       break;
     case "room.ended":

@@ -1,0 +1,381 @@
+"""Moderation: reports, warnings, suspensions, group bans, and the audit log.
+
+Every moderation action, from the dashboard, a room, a group page or the admin, is one
+function here or in rooms.services, and writes exactly one AuditEntry (`audit()`), inside
+the same transaction as the change.
+"""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import SUSPENDED_FOREVER, Member
+from groups.models import Group, GroupBan, Membership
+from rooms import broadcast, media_bridge
+from rooms.models import (
+    AuditAction,
+    AuditEntry,
+    Participant,
+    Report,
+    Room,
+    Warning,
+)
+
+PLATFORM_PERMISSION = "rooms.moderate_platform"
+# A reporter may file this many reports in REPORT_WINDOW; repeats of an open report merge.
+REPORTS_PER_WINDOW = 10
+REPORT_WINDOW = timedelta(hours=1)
+
+
+class ModerationError(Exception):
+    """A refused moderation request; the message is safe to show."""
+
+
+def is_platform_moderator(member) -> bool:
+    return bool(
+        member is not None
+        and member.is_authenticated
+        and member.is_active
+        and (member.is_superuser or member.has_perm(PLATFORM_PERMISSION))
+    )
+
+
+def require_platform_moderator(member) -> None:
+    if not is_platform_moderator(member):
+        raise PermissionDenied("Only platform moderators can do that.")
+
+
+def manages_group(member, group_id: int | None) -> bool:
+    if group_id is None or member is None or not member.is_authenticated:
+        return False
+    return Membership.objects.filter(
+        group_id=group_id,
+        member=member,
+        status=Membership.Status.ACTIVE,
+        role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
+    ).exists()
+
+
+def audit(
+    *,
+    actor,
+    action: str,
+    target_member=None,
+    room=None,
+    group=None,
+    report=None,
+    reason: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    """Write the one audit entry of a moderation action. Call inside its transaction."""
+    return AuditEntry.objects.create(
+        actor=actor,
+        action=action,
+        target_member=target_member,
+        room=room,
+        group=group,
+        report=report,
+        reason=reason[:2000],
+        before=before or {},
+        after=after or {},
+    )
+
+
+# --- Reports --------------------------------------------------------------------------------
+
+
+def report_file(
+    *, reporter, category: str, details: str = "", target_member=None, room=None
+) -> tuple[Report, bool]:
+    """File a report, or merge it into the reporter's open report about the same thing.
+    Returns (report, merged). Rate-limited per reporter."""
+    if target_member is None and room is None:
+        raise ModerationError("Choose who or what you are reporting.")
+    if target_member is not None and target_member.pk == reporter.pk:
+        raise ModerationError("You can't report yourself.")
+    details = details.strip()[:4000]
+    with transaction.atomic():
+        # Lock the reporter's row so that two reports at once can't both pass the limit.
+        Member.objects.select_for_update().filter(pk=reporter.pk).first()
+        existing = (
+            Report.objects.select_for_update()
+            .filter(
+                reporter=reporter,
+                target_member=target_member,
+                room=room,
+                category=category,
+                status=Report.Status.OPEN,
+            )
+            .first()
+        )
+        if existing is not None:
+            existing.times_reported += 1
+            if details and details not in existing.details:
+                existing.details = f"{existing.details}\n\n{details}".strip()[:4000]
+            existing.save(update_fields=["times_reported", "details", "updated_at"])
+            return existing, True
+        recent = Report.objects.filter(
+            reporter=reporter, created_at__gte=timezone.now() - REPORT_WINDOW
+        ).count()
+        if recent >= REPORTS_PER_WINDOW:
+            raise ModerationError("You've sent many reports recently. Please try again later.")
+        report = Report.objects.create(
+            reporter=reporter,
+            target_member=target_member,
+            room=room,
+            category=category,
+            details=details,
+        )
+    return report, False
+
+
+def report_assign(*, actor, report: Report) -> Report:
+    with transaction.atomic():
+        require_platform_moderator(actor)
+        report = Report.objects.select_for_update().get(pk=report.pk)
+        if report.status != Report.Status.OPEN:
+            raise ModerationError("That report is already closed.")
+        before = {"assigned_to": report.assigned_to_id}
+        report.assigned_to = actor
+        report.save(update_fields=["assigned_to", "updated_at"])
+        audit(
+            actor=actor,
+            action=AuditAction.REPORT_ASSIGN,
+            target_member=report.target_member,
+            room=report.room,
+            report=report,
+            before=before,
+            after={"assigned_to": actor.pk},
+        )
+    return report
+
+
+def _close_report(*, actor, report: Report, status: str, action: str, note: str) -> Report:
+    with transaction.atomic():
+        require_platform_moderator(actor)
+        report = Report.objects.select_for_update().get(pk=report.pk)
+        if report.status != Report.Status.OPEN:
+            raise ModerationError("That report is already closed.")
+        before = {"status": report.status}
+        report.status = status
+        report.resolution = note[:2000]
+        report.resolved_by = actor
+        report.resolved_at = timezone.now()
+        report.save(
+            update_fields=["status", "resolution", "resolved_by", "resolved_at", "updated_at"]
+        )
+        audit(
+            actor=actor,
+            action=action,
+            target_member=report.target_member,
+            room=report.room,
+            report=report,
+            reason=note,
+            before=before,
+            after={"status": status},
+        )
+    return report
+
+
+def report_resolve(*, actor, report: Report, note: str) -> Report:
+    """Close a report as acted on; `note` says what was done."""
+    if not note.strip():
+        raise ModerationError("Say what was done.")
+    return _close_report(
+        actor=actor,
+        report=report,
+        status=Report.Status.RESOLVED,
+        action=AuditAction.REPORT_RESOLVE,
+        note=note,
+    )
+
+
+def report_dismiss(*, actor, report: Report, reason: str) -> Report:
+    if not reason.strip():
+        raise ModerationError("Give a reason for dismissing the report.")
+    return _close_report(
+        actor=actor,
+        report=report,
+        status=Report.Status.DISMISSED,
+        action=AuditAction.REPORT_DISMISS,
+        note=reason,
+    )
+
+
+# --- Members --------------------------------------------------------------------------------
+
+
+def member_warn(*, actor, member, message: str, report: Report | None = None) -> Warning:
+    if not message.strip():
+        raise ModerationError("Write the warning the member will see.")
+    with transaction.atomic():
+        require_platform_moderator(actor)
+        warning = Warning.objects.create(
+            member=member, issued_by=actor, message=message.strip(), report=report
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.MEMBER_WARN,
+            target_member=member,
+            report=report,
+            reason=message,
+            after={"warning": warning.pk},
+        )
+    return warning
+
+
+def warnings_to_show(member) -> list[Warning]:
+    """The member's unseen warnings, marked seen: each is shown exactly once."""
+    with transaction.atomic():
+        pending = list(
+            Warning.objects.select_for_update().filter(member=member, seen_at__isnull=True)
+        )
+        if pending:
+            Warning.objects.filter(pk__in=[w.pk for w in pending]).update(seen_at=timezone.now())
+    return pending
+
+
+def member_suspend(*, actor, member, until: datetime | None, reason: str) -> Member:
+    """Suspend platform-wide until `until` (None: indefinitely). Live at once: the member's
+    sockets close and their audio stops within moments; every rejoin is refused."""
+    if not reason.strip():
+        raise ModerationError("Give a reason for the suspension.")
+    if until is not None and until <= timezone.now():
+        raise ModerationError("The suspension must end in the future.")
+    if member.pk == actor.pk:
+        raise ModerationError("You can't suspend yourself.")
+    with transaction.atomic():
+        require_platform_moderator(actor)
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.is_superuser and not actor.is_superuser:
+            raise PermissionDenied("Only a superuser can suspend a superuser.")
+        before = _suspension(member)
+        member.suspended_until = until or SUSPENDED_FOREVER
+        member.suspension_reason = reason.strip()[:500]
+        member.save(update_fields=["suspended_until", "suspension_reason"])
+        audit(
+            actor=actor,
+            action=AuditAction.MEMBER_SUSPEND,
+            target_member=member,
+            reason=reason,
+            before=before,
+            after=_suspension(member),
+        )
+        _eject(member, reason="suspended")
+    return member
+
+
+def member_unsuspend(*, actor, member, reason: str = "") -> Member:
+    with transaction.atomic():
+        require_platform_moderator(actor)
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.suspended_until is None:
+            raise ModerationError("That member isn't suspended.")
+        before = _suspension(member)
+        member.suspended_until = None
+        member.suspension_reason = ""
+        member.save(update_fields=["suspended_until", "suspension_reason"])
+        audit(
+            actor=actor,
+            action=AuditAction.MEMBER_UNSUSPEND,
+            target_member=member,
+            reason=reason,
+            before=before,
+            after=_suspension(member),
+        )
+    return member
+
+
+def _suspension(member) -> dict:
+    until = member.suspended_until
+    return {
+        "suspended_until": until.isoformat() if until else None,
+        "reason": member.suspension_reason,
+    }
+
+
+def _eject(member, *, reason: str, room_ids: list[int] | None = None) -> None:
+    """Leave every live room (or those given) at once: presence ends, the stage and audience
+    update, and on commit the member's sockets close and their audio is dropped."""
+    present = Participant.objects.select_for_update().filter(
+        member=member, is_present=True, room__status=Room.Status.LIVE
+    )
+    if room_ids is not None:
+        present = present.filter(room_id__in=room_ids)
+    for participant in present.select_related("room"):
+        room = Room.objects.select_for_update().get(pk=participant.room_id)
+        was_on_stage = participant.on_stage
+        if participant.role != "host":
+            participant.role = "listener"
+        participant.muted = True
+        participant.hand_raised_at = None
+        participant.invited_at = None
+        participant.is_present = False
+        participant.connection = ""
+        participant.left_at = timezone.now()
+        participant.save(
+            update_fields=[
+                "role",
+                "muted",
+                "hand_raised_at",
+                "invited_at",
+                "is_present",
+                "connection",
+                "left_at",
+            ]
+        )
+        room.version += 1
+        room.save(update_fields=["version"])
+        if was_on_stage:
+            broadcast.stage_changed(room.pk, room.version)
+        broadcast.audience_changed(room.pk)
+        broadcast.hand_queue_changed(room.pk, room.version)
+        room_id, member_id = room.pk, member.pk
+        transaction.on_commit(lambda r=room_id, m=member_id: media_bridge.detach_soon(r, m))
+    broadcast.member_ejected(member.pk, reason=reason, room_ids=room_ids)
+
+
+# --- Groups ---------------------------------------------------------------------------------
+
+
+def group_ban(*, actor, group: Group, member, reason: str = "") -> GroupBan:
+    """Keep a member out of a group, its rooms and its events. Group managers and platform
+    moderators may; the owner can't be banned."""
+    with transaction.atomic():
+        if not (manages_group(actor, group.pk) or is_platform_moderator(actor)):
+            raise PermissionDenied("Only the group's managers can ban members.")
+        if member.pk == actor.pk:
+            raise ModerationError("You can't ban yourself.")
+        membership = Membership.objects.select_for_update().filter(group=group, member=member)
+        current = membership.first()
+        if current is not None and current.role == Membership.Role.OWNER:
+            raise ModerationError("The group's owner can't be banned.")
+        before = {"membership": current.role if current else None}
+        ban, _ = GroupBan.objects.get_or_create(
+            group=group, member=member, defaults={"banned_by": actor, "reason": reason[:500]}
+        )
+        membership.delete()
+        audit(
+            actor=actor,
+            action=AuditAction.GROUP_BAN,
+            target_member=member,
+            group=group,
+            reason=reason,
+            before=before,
+            after={"banned": True},
+        )
+        live = list(
+            Room.objects.filter(group=group, status=Room.Status.LIVE).values_list("pk", flat=True)
+        )
+        if live:
+            _eject(member, reason="group_banned", room_ids=live)
+    return ban
+
+
+def is_group_banned(group_id: int | None, member) -> bool:
+    if group_id is None or member is None or not member.is_authenticated:
+        return False
+    return GroupBan.objects.filter(group_id=group_id, member=member).exists()
