@@ -19,7 +19,15 @@ class MemberAdmin(UserAdmin):
     ]
     list_filter = ["is_staff", "is_active", "industry", "is_superuser"]
     search_fields = ["display_name", "email", "handle", "company", "headline"]
-    readonly_fields = ["date_joined", "last_login", "verified_domain"]
+    # Suspensions go through the moderation dashboard, which ejects the member live and
+    # writes the audit entry; here they are shown, not edited.
+    readonly_fields = [
+        "date_joined",
+        "last_login",
+        "verified_domain",
+        "suspended_until",
+        "suspension_reason",
+    ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (
@@ -43,6 +51,7 @@ class MemberAdmin(UserAdmin):
             "Permissions",
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
+        ("Moderation", {"fields": ["suspended_until", "suspension_reason"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [

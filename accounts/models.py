@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.timezone import now
 
-
 # An indefinite suspension is stored as a date no one will reach.
 SUSPENDED_FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.MemberTimezoneMiddleware",
+    "rooms.middleware.ModerationMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.viewer",
+                "rooms.middleware.warnings",
             ],
         },
     },

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 from events import views as event_views
+from rooms import dashboard as room_dashboard
 
 urlpatterns = [
     path("", event_views.home, name="home"),
@@ -13,6 +14,8 @@ urlpatterns = [
     path("groups/", include("groups.urls")),
     path("events/", include("events.urls")),
     path("rooms/", include("rooms.urls")),
+    path("moderation/", include("rooms.dashboard_urls")),
+    path("report/", room_dashboard.report_create, name="report"),
 ]
 
 if settings.SERVE_FILES:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from groups.models import Group, Membership
+from groups.models import Group, GroupBan, Membership
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,3 +30,12 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["member", "group"]
     readonly_fields = ["created_at"]
     list_select_related = ["member", "group"]
+
+
+@admin.register(GroupBan)
+class GroupBanAdmin(admin.ModelAdmin):
+    list_display = ["member", "group", "banned_by", "reason", "created_at"]
+    search_fields = ["member__display_name", "group__name", "reason"]
+    raw_id_fields = ["member", "group", "banned_by"]
+    readonly_fields = ["created_at"]
+    list_select_related = ["member", "group", "banned_by"]

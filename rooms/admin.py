@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
-from rooms.models import Participant, Room, RoomBan
+from rooms import moderation
+from rooms.models import AuditEntry, Participant, Report, Room, RoomBan, Warning
 
 
 class ParticipantInline(admin.TabularInline):
@@ -48,3 +50,103 @@ class RoomBanAdmin(admin.ModelAdmin):
     raw_id_fields = ["member", "room", "banned_by"]
     readonly_fields = ["created_at"]
     list_select_related = ["member", "room", "banned_by"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only, for staff too."""
+
+    list_display = ["__str__", "action", "target_member", "room", "group", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor__display_name", "target_member__display_name", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["actor", "target_member", "room", "group"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = [
+        "category",
+        "status",
+        "target_member",
+        "room",
+        "times_reported",
+        "assigned_to",
+        "updated_at",
+    ]
+    list_filter = ["status", "category", "created_at"]
+    search_fields = ["details", "target_member__display_name", "reporter__display_name"]
+    raw_id_fields = ["reporter", "target_member", "room", "assigned_to", "resolved_by"]
+    readonly_fields = [
+        "reporter",
+        "target_member",
+        "room",
+        "category",
+        "details",
+        "times_reported",
+        "status",
+        "assigned_to",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+        "updated_at",
+    ]
+    list_select_related = ["target_member", "room", "assigned_to"]
+    actions = ["assign_to_me", "dismiss_as_unfounded"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Assign to me")
+    def assign_to_me(self, request, queryset):
+        self._each(
+            request, queryset, lambda r: moderation.report_assign(actor=request.user, report=r)
+        )
+
+    @admin.action(description="Dismiss as unfounded")
+    def dismiss_as_unfounded(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda r: moderation.report_dismiss(
+                actor=request.user, report=r, reason="Dismissed from the admin as unfounded."
+            ),
+        )
+
+    def _each(self, request, queryset, action) -> None:
+        # Every action goes through the moderation service, which writes the audit entry.
+        done = 0
+        for report in queryset:
+            try:
+                action(report)
+                done += 1
+            except (moderation.ModerationError, PermissionDenied) as exc:
+                self.message_user(request, f"Report {report.pk}: {exc}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} report(s) updated.", messages.SUCCESS)
+
+
+@admin.register(Warning)
+class WarningAdmin(admin.ModelAdmin):
+    list_display = ["member", "issued_by", "created_at", "seen_at"]
+    search_fields = ["member__display_name", "message"]
+    raw_id_fields = ["member", "issued_by", "report"]
+    readonly_fields = ["member", "issued_by", "message", "report", "created_at", "seen_at"]
+    list_select_related = ["member", "issued_by"]
+
+    def has_add_permission(self, request) -> bool:
+        # Warnings are sent from the moderation dashboard, which audits them.
+        return False

@@ -30,6 +30,7 @@ def person(participant: Participant) -> dict:
         "avatar": member.avatar.url if member.avatar else "",
         "initials": member.initials,
         "url": member.get_absolute_url(),
+        "handle": member.handle,
     }
 
 

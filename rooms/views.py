@@ -10,7 +10,7 @@ from rooms import protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.forms import RoomForm
 from rooms.ice import browser_ice_servers
-from rooms.models import STAGE_ROLES
+from rooms.models import MODERATING_ROLES, STAGE_ROLES, Report
 
 
 def room_list(request: HttpRequest) -> HttpResponse:
@@ -44,6 +44,18 @@ def room_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
     room = selectors.room_get_for_member(room_id, request.user)
+    can_moderate = (
+        services.moderator_powers(room, request.user)
+        or room.participants.filter(member=request.user, role__in=MODERATING_ROLES).exists()
+    )
+    # The room moderators' panel: reports filed in this room.
+    room_reports = (
+        Report.objects.filter(room=room)
+        .select_related("target_member")
+        .order_by("-updated_at")[:50]
+        if can_moderate
+        else []
+    )
     stage = room.participants.filter(role__in=STAGE_ROLES).select_related("member").order_by("pk")
     return render(
         request,
@@ -52,6 +64,8 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
             "room": room,
             "stage": stage,
             "is_host": room.host_id == request.user.pk,
+            "can_moderate": can_moderate,
+            "room_reports": room_reports,
             "reactions": protocol.REACTIONS,
             "ice_servers_json": json.dumps(browser_ice_servers(request.user)),
         },

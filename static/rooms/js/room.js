@@ -299,6 +299,18 @@ function personMenu(person) {
     add("Remove from room", "member.remove");
     items.push(el("button", { type: "button", class: "menu-button danger", "data-ban": person.member, "data-name": person.name, text: "Ban from room" }));
   }
+  if (person.member !== me) {
+    // A new tab, so that reporting doesn't take the reporter out of the room.
+    items.push(
+      el("a", {
+        class: "menu-button",
+        href: `/report/?member=${encodeURIComponent(person.handle)}&room=${roomId}`,
+        target: "_blank",
+        rel: "noopener",
+        text: "Report…",
+      }),
+    );
+  }
   if (!items.length) return null;
   const menu = el("details", { class: "menu person-menu" });
   menu.append(el("summary", { class: "button button-ghost button-small", "aria-label": `Actions for ${person.name}`, text: "•••" }));

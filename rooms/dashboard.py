@@ -1,0 +1,446 @@
+"""The moderation dashboard (/moderation/) and reporting (/report/).
+
+Pages are for members holding rooms.moderate_platform (everyone else gets 403). Every
+action is a POST with CSRF that calls one moderation service and says what happened.
+"""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.models import Member
+from groups.models import Group
+from rooms import moderation, services
+from rooms.errors import RoomError
+from rooms.models import (
+    STAGE_ROLES,
+    AuditAction,
+    AuditEntry,
+    Report,
+    ReportCategory,
+    Room,
+)
+from rooms.selectors import room_check_access
+
+SUSPENSION_CHOICES = [
+    ("1", "1 day"),
+    ("7", "7 days"),
+    ("30", "30 days"),
+    ("forever", "Indefinitely"),
+]
+
+
+def platform_moderator_required(view):
+    @login_required
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not moderation.is_platform_moderator(request.user):
+            raise PermissionDenied("Only platform moderators can open the moderation dashboard.")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _act(request: HttpRequest, fallback: str, action, success: str) -> HttpResponse:
+    """Run one moderation action and report the outcome as a message."""
+    try:
+        action()
+    except (moderation.ModerationError, PermissionDenied) as exc:
+        messages.error(request, str(exc) or "That isn't allowed.")
+    except RoomError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return _back(request, fallback)
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+
+@platform_moderator_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Live rooms now, with their counts and open reports."""
+    rooms = (
+        Room.objects.live()
+        .select_related("host", "group")
+        .annotate(
+            speaker_count=Count(
+                "participants",
+                filter=Q(participants__role__in=STAGE_ROLES, participants__is_present=True),
+                distinct=True,
+            ),
+            listener_count=Count(
+                "participants",
+                filter=Q(participants__role="listener", participants__is_present=True),
+                distinct=True,
+            ),
+            open_reports=Count(
+                "reports", filter=Q(reports__status=Report.Status.OPEN), distinct=True
+            ),
+        )
+        .order_by("-open_reports", "-started_at")[:100]
+    )
+    open_reports = Report.objects.filter(status=Report.Status.OPEN)
+    context = {
+        "rooms": rooms,
+        "open_count": open_reports.count(),
+        "unassigned_count": open_reports.filter(assigned_to__isnull=True).count(),
+        "mine_count": open_reports.filter(assigned_to=request.user).count(),
+        "suspended_count": Member.objects.filter(suspended_until__gt=timezone.now()).count(),
+    }
+    return render(request, "moderation/dashboard.html", context)
+
+
+@platform_moderator_required
+def report_queue(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", Report.Status.OPEN)
+    category = request.GET.get("category", "")
+    reports = Report.objects.select_related("reporter", "target_member", "room", "assigned_to")
+    if status in Report.Status.values:
+        reports = reports.filter(status=status)
+    if category in ReportCategory.values:
+        reports = reports.filter(category=category)
+    if request.GET.get("mine"):
+        reports = reports.filter(assigned_to=request.user)
+    page = Paginator(reports.order_by("-updated_at"), 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "status": status,
+        "category": category,
+        "statuses": Report.Status.choices,
+        "categories": ReportCategory.choices,
+    }
+    return render(request, "moderation/report_queue.html", context)
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        label="What was done", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class DismissForm(forms.Form):
+    reason = forms.CharField(
+        label="Why dismiss", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class WarnForm(forms.Form):
+    message = forms.CharField(
+        label="Warning the member will see",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class SuspendForm(forms.Form):
+    duration = forms.ChoiceField(choices=SUSPENSION_CHOICES, initial="7")
+    reason = forms.CharField(max_length=500, widget=forms.TextInput())
+
+
+@platform_moderator_required
+def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(
+        Report.objects.select_related("reporter", "target_member", "room", "assigned_to"),
+        pk=report_id,
+    )
+    context = {
+        "report": report,
+        "history": AuditEntry.objects.filter(report=report).select_related("actor")[:50],
+        "resolve_form": ResolveForm(),
+        "dismiss_form": DismissForm(),
+        "warn_form": WarnForm(),
+        "suspend_form": SuspendForm(),
+        "earlier": (
+            Report.objects.filter(target_member=report.target_member).exclude(pk=report.pk).count()
+            if report.target_member_id
+            else 0
+        ),
+    }
+    return render(request, "moderation/report_detail.html", context)
+
+
+@platform_moderator_required
+def member_history(request: HttpRequest, handle: str) -> HttpResponse:
+    member = get_object_or_404(Member, handle=handle)
+    context = {
+        "member": member,
+        "reports": Report.objects.filter(target_member=member)
+        .select_related("reporter", "room")
+        .order_by("-created_at")[:100],
+        "actions": AuditEntry.objects.filter(target_member=member)
+        .select_related("actor", "room", "group")
+        .order_by("-created_at")[:100],
+        "rooms": Room.objects.filter(host=member).order_by("-created_at")[:50],
+        "warnings": member.warnings.select_related("issued_by")[:50],
+        "warn_form": WarnForm(),
+        "suspend_form": SuspendForm(),
+    }
+    return render(request, "moderation/member_history.html", context)
+
+
+@platform_moderator_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.select_related("actor", "target_member", "room", "group")
+    filters = {
+        key: request.GET.get(key, "").strip()[:100]
+        for key in ("actor", "action", "target", "room", "since", "until")
+    }
+    if filters["actor"]:
+        entries = entries.filter(
+            Q(actor__handle=filters["actor"]) | Q(actor__email__iexact=filters["actor"])
+        )
+    if filters["target"]:
+        entries = entries.filter(
+            Q(target_member__handle=filters["target"])
+            | Q(target_member__email__iexact=filters["target"])
+        )
+    if filters["action"] in AuditAction.values:
+        entries = entries.filter(action=filters["action"])
+    if filters["room"].isdigit():
+        entries = entries.filter(room_id=int(filters["room"]))
+    for key, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
+        if filters[key]:
+            try:
+                day = forms.DateField().clean(filters[key])
+            except forms.ValidationError:
+                messages.error(request, f"“{filters[key]}” isn't a date (use YYYY-MM-DD).")
+            else:
+                entries = entries.filter(**{lookup: day})
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    context = {"page": page, "filters": filters, "actions": AuditAction.choices}
+    return render(request, "moderation/audit_log.html", context)
+
+
+# --- Actions --------------------------------------------------------------------------------
+
+
+@require_POST
+@platform_moderator_required
+def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report, pk=report_id)
+    return _act(
+        request,
+        f"/moderation/reports/{report.pk}/",
+        lambda: moderation.report_assign(actor=request.user, report=report),
+        "The report is yours.",
+    )
+
+
+@require_POST
+@platform_moderator_required
+def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report, pk=report_id)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say what was done before resolving.")
+        return redirect(f"/moderation/reports/{report.pk}/")
+    return _act(
+        request,
+        f"/moderation/reports/{report.pk}/",
+        lambda: moderation.report_resolve(
+            actor=request.user, report=report, note=form.cleaned_data["note"]
+        ),
+        "Report resolved.",
+    )
+
+
+@require_POST
+@platform_moderator_required
+def report_dismiss(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report, pk=report_id)
+    form = DismissForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for dismissing the report.")
+        return redirect(f"/moderation/reports/{report.pk}/")
+    return _act(
+        request,
+        f"/moderation/reports/{report.pk}/",
+        lambda: moderation.report_dismiss(
+            actor=request.user, report=report, reason=form.cleaned_data["reason"]
+        ),
+        "Report dismissed.",
+    )
+
+
+@require_POST
+@platform_moderator_required
+def member_warn(request: HttpRequest, handle: str) -> HttpResponse:
+    member = get_object_or_404(Member, handle=handle)
+    form = WarnForm(request.POST)
+    report = Report.objects.filter(pk=request.POST.get("report") or 0).first()
+    if not form.is_valid():
+        messages.error(request, "Write the warning the member will see.")
+        return _back(request, f"/moderation/members/{member.handle}/")
+    return _act(
+        request,
+        f"/moderation/members/{member.handle}/",
+        lambda: moderation.member_warn(
+            actor=request.user,
+            member=member,
+            message=form.cleaned_data["message"],
+            report=report,
+        ),
+        f"{member.display_name} will see the warning the next time they open Podium.",
+    )
+
+
+@require_POST
+@platform_moderator_required
+def member_suspend(request: HttpRequest, handle: str) -> HttpResponse:
+    member = get_object_or_404(Member, handle=handle)
+    form = SuspendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a duration and give a reason.")
+        return _back(request, f"/moderation/members/{member.handle}/")
+    duration = form.cleaned_data["duration"]
+    until = None if duration == "forever" else timezone.now() + timedelta(days=int(duration))
+    label = "indefinitely" if until is None else f"for {dict(SUSPENSION_CHOICES)[duration]}"
+    return _act(
+        request,
+        f"/moderation/members/{member.handle}/",
+        lambda: moderation.member_suspend(
+            actor=request.user, member=member, until=until, reason=form.cleaned_data["reason"]
+        ),
+        f"{member.display_name} is suspended {label}.",
+    )
+
+
+@require_POST
+@platform_moderator_required
+def member_unsuspend(request: HttpRequest, handle: str) -> HttpResponse:
+    member = get_object_or_404(Member, handle=handle)
+    return _act(
+        request,
+        f"/moderation/members/{member.handle}/",
+        lambda: moderation.member_unsuspend(
+            actor=request.user, member=member, reason=request.POST.get("reason", "")[:500]
+        ),
+        f"{member.display_name}'s suspension is lifted.",
+    )
+
+
+@require_POST
+@login_required
+def room_end(request: HttpRequest, room_id: int) -> HttpResponse:
+    """Platform moderators, group managers (their group's rooms) and the host."""
+    room = get_object_or_404(Room, pk=room_id)
+    return _act(
+        request,
+        "/moderation/",
+        lambda: services.room_end(room_id=room.pk, actor=request.user),
+        "Room ended.",
+    )
+
+
+@require_POST
+@login_required
+def room_member_action(request: HttpRequest, room_id: int, member_id: int, action: str):
+    """Remove or ban a member from a room, from outside it (dashboard) or inside (panel)."""
+    room = get_object_or_404(Room, pk=room_id)
+    member = get_object_or_404(Member, pk=member_id)
+    reason = request.POST.get("reason", "")[:500]
+    if action == "ban":
+        run = lambda: services.member_ban(  # noqa: E731
+            room_id=room.pk, actor=request.user, member_id=member.pk, reason=reason
+        )
+        done = f"{member.display_name} is banned from the room."
+    else:
+        run = lambda: services.member_remove(  # noqa: E731
+            room_id=room.pk, actor=request.user, member_id=member.pk
+        )
+        done = f"{member.display_name} was removed from the room."
+    return _act(request, room.get_absolute_url(), run, done)
+
+
+@require_POST
+@login_required
+def group_ban(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
+    group = get_object_or_404(Group, slug=slug)
+    member = get_object_or_404(Member, pk=member_id)
+    return _act(
+        request,
+        group.get_absolute_url(),
+        lambda: moderation.group_ban(
+            actor=request.user,
+            group=group,
+            member=member,
+            reason=request.POST.get("reason", "")[:500],
+        ),
+        f"{member.display_name} is banned from {group.name}.",
+    )
+
+
+# --- Reporting (any member) -----------------------------------------------------------------
+
+
+class ReportForm(forms.Form):
+    category = forms.ChoiceField(choices=ReportCategory.choices, widget=forms.RadioSelect)
+    details = forms.CharField(
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What happened, and when. Only moderators read this.",
+    )
+
+
+@login_required
+def report_create(request: HttpRequest) -> HttpResponse:
+    source = request.POST if request.method == "POST" else request.GET
+    member = Member.objects.filter(handle=source.get("member", "")[:60], is_active=True).first()
+    room_id = source.get("room", "")
+    room = Room.objects.filter(pk=int(room_id)).first() if room_id.isdigit() else None
+    if member is None and room is None:
+        messages.error(request, "Choose who or what to report from their profile or room.")
+        return redirect("home")
+    if room is not None:
+        # Reporting a room you can't see would reveal that it exists.
+        try:
+            room_check_access(room, request.user)
+        except (PermissionDenied, Http404):
+            room = None
+            if member is None:
+                messages.error(request, "You can't report that room.")
+                return redirect("home")
+    form = ReportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, merged = moderation.report_file(
+                reporter=request.user,
+                category=form.cleaned_data["category"],
+                details=form.cleaned_data["details"],
+                target_member=member,
+                room=room,
+            )
+        except moderation.ModerationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                "Thanks. We added this to your earlier report."
+                if merged
+                else "Thanks for the report. Moderators will look at it; "
+                "the member won't know who reported them.",
+            )
+            return redirect(room if room is not None else member)
+    return render(
+        request, "moderation/report_form.html", {"form": form, "member": member, "room": room}
+    )

@@ -1,0 +1,82 @@
+"""Benchmark the media forwarder's fan-out (DESIGN.md section 7) against aiortc's ordinary
+decode-and-re-encode path, on 127.0.0.1. The work is in media/bench.py; this command only
+parses options and prints the report.
+
+    python manage.py bench_fanout --listeners 500 --speakers 1 --seconds 20
+        [--baseline/--no-baseline] [--baseline-listeners 100] [--processes 4]
+        [--concurrency 8] [--idle-seconds 3] [--warmup-seconds 2] [--grace-seconds 1.5]
+        [--keep-logs]
+"""
+
+import argparse
+import asyncio
+import shlex
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from media import bench
+
+
+class Command(BaseCommand):
+    help = "Fan-out benchmark of the pass-through forwarder (and aiortc's ordinary path)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--listeners", type=int, default=500)
+        parser.add_argument("--speakers", type=int, default=1)
+        parser.add_argument("--seconds", type=float, default=20.0, help="steady window")
+        parser.add_argument(
+            "--baseline",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also measure aiortc's ordinary path (decode, MediaRelay, re-encode)",
+        )
+        parser.add_argument(
+            "--baseline-listeners",
+            type=int,
+            default=100,
+            help="listeners for the ordinary path, which can't keep up with as many",
+        )
+        parser.add_argument("--processes", type=int, default=4, help="listener processes")
+        parser.add_argument(
+            "--concurrency", type=int, default=8, help="set-ups in flight per listener process"
+        )
+        parser.add_argument("--idle-seconds", type=float, default=3.0)
+        parser.add_argument("--warmup-seconds", type=float, default=2.0)
+        parser.add_argument("--grace-seconds", type=float, default=1.5)
+        parser.add_argument("--keep-logs", action="store_true", help="keep child stderr logs")
+
+    def handle(self, *args, **options) -> None:
+        if len(sys.argv) > 1 and sys.argv[1] == "bench_fanout":
+            command = shlex.join(["python", *sys.argv])
+        else:
+            command = "bench_fanout " + " ".join(
+                f"--{k.replace('_', '-')} {v}"
+                for k, v in sorted(options.items())
+                if k in {f.name for f in bench.Options.__dataclass_fields__.values()}
+            )
+        opts = bench.Options(
+            listeners=options["listeners"],
+            speakers=options["speakers"],
+            seconds=options["seconds"],
+            baseline=options["baseline"],
+            baseline_listeners=options["baseline_listeners"],
+            processes=options["processes"],
+            concurrency=options["concurrency"],
+            idle_seconds=options["idle_seconds"],
+            warmup_seconds=options["warmup_seconds"],
+            grace_seconds=options["grace_seconds"],
+            keep_logs=options["keep_logs"],
+            command=command,
+        )
+
+        def progress(line: str) -> None:
+            self.stderr.write(line)
+            self.stderr.flush()
+
+        try:
+            lines = asyncio.run(bench.run(opts, progress))
+        except bench.BenchError as exc:
+            raise CommandError(str(exc)) from None
+        for line in lines:
+            self.stdout.write(line)
