@@ -114,7 +114,8 @@ def test_env_list_rejects_empty_items_naming_the_variable(setenv, raw):
         env_list(VAR, [])
 
 
-def test_parse_database_url_reads_a_postgres_url():
+def test_parse_database_url_reads_a_postgres_url(monkeypatch):
+    monkeypatch.delenv("DB_CONN_MAX_AGE", raising=False)  # the services test run sets it
     url = "postgres://podium:s%40cret%2Fpw@db.internal:6432/podium_prod?sslmode=require"
 
     assert parse_database_url("DATABASE_URL", url) == {
