@@ -34,7 +34,18 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(GroupBan)
 class GroupBanAdmin(admin.ModelAdmin):
-    list_display = ["member", "group", "banned_by", "reason", "created_at"]
+    """Read-only: bans go through rooms.moderation.group_ban (live ejection and audit)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    list_display = ["__str__", "banned_by", "reason", "created_at"]
     search_fields = ["member__display_name", "group__name", "reason"]
     raw_id_fields = ["member", "group", "banned_by"]
     readonly_fields = ["created_at"]

@@ -13,7 +13,21 @@ class ParticipantInline(admin.TabularInline):
     fields = ["member", "role", "muted", "hand_raised_at", "is_present", "joined_at", "left_at"]
 
 
-class RoomBanInline(admin.TabularInline):
+class ReadOnlyBanMixin:
+    """Bans are made by the moderation services, which eject the member live and write the
+    audit entry; the admin shows them but doesn't make, change or lift them."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RoomBanInline(ReadOnlyBanMixin, admin.TabularInline):
     model = RoomBan
     extra = 0
     fk_name = "room"
@@ -44,8 +58,8 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoomBan)
-class RoomBanAdmin(admin.ModelAdmin):
-    list_display = ["member", "room", "banned_by", "reason", "created_at"]
+class RoomBanAdmin(ReadOnlyBanMixin, admin.ModelAdmin):
+    list_display = ["__str__", "banned_by", "reason", "created_at"]
     search_fields = ["member__display_name", "room__title", "reason"]
     raw_id_fields = ["member", "room", "banned_by"]
     readonly_fields = ["created_at"]

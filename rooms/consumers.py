@@ -84,7 +84,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     in_moderators = False
     has_media = False
-    blocked: frozenset[int] = frozenset()
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -332,7 +331,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
 
     async def room_hand_queue(self, event: dict) -> None:
-        hide = self.blocked
+        # Re-read the member's blocks each time (moderators are few): a block made while
+        # in the room applies to the next queue.
+        hide = await database_sync_to_async(snapshots.blocked_by)(self.member.pk)
         queue = [entry for entry in event["queue"] if entry["member"] not in hide]
         await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
 
@@ -344,8 +345,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _set_moderator_group(self, wanted: bool) -> None:
         if wanted == self.in_moderators:
             return
-        if wanted:
-            self.blocked = await database_sync_to_async(snapshots.blocked_by)(self.member.pk)
         group = broadcast.moderators_group(self.room_id)
         if wanted:
             await self.channel_layer.group_add(group, self.channel_name)

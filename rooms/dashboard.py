@@ -286,7 +286,8 @@ def report_dismiss(request: HttpRequest, report_id: int) -> HttpResponse:
 def member_warn(request: HttpRequest, handle: str) -> HttpResponse:
     member = get_object_or_404(Member, handle=handle)
     form = WarnForm(request.POST)
-    report = Report.objects.filter(pk=request.POST.get("report") or 0).first()
+    report_id = request.POST.get("report", "")
+    report = Report.objects.filter(pk=int(report_id)).first() if report_id.isdigit() else None
     if not form.is_valid():
         messages.error(request, "Write the warning the member will see.")
         return _back(request, f"/moderation/members/{member.handle}/")

@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from rooms.models import Warning
-from rooms.moderation import warnings_to_show
+from rooms.moderation import mark_warnings_seen
 
 PASS_THROUGH = ("/static/", "/uploads/", "/accounts/logout/")
 
@@ -28,10 +28,21 @@ class ModerationMiddleware:
         wants_page = request.method == "GET" and "text/html" in request.headers.get(
             "Accept", "text/html"
         )
-        # One cheap query per page; the locking read happens only when there is news.
-        if wants_page and Warning.objects.filter(member=user, seen_at__isnull=True).exists():
-            request.podium_warnings = warnings_to_show(user)
-        return self.get_response(request)
+        if wants_page:
+            # One query per page. The base template shows these; they count as seen only
+            # once a page that shows them has really been served.
+            request.podium_warnings = list(
+                Warning.objects.filter(member=user, seen_at__isnull=True).order_by("created_at")
+            )
+        response = self.get_response(request)
+        shown = request.podium_warnings
+        if (
+            shown
+            and response.status_code == 200
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            mark_warnings_seen([warning.pk for warning in shown])
+        return response
 
 
 def warnings(request) -> dict:

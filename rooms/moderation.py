@@ -213,6 +213,7 @@ def member_warn(*, actor, member, message: str, report: Report | None = None) ->
         raise ModerationError("Write the warning the member will see.")
     with transaction.atomic():
         require_platform_moderator(actor)
+        earlier = Warning.objects.filter(member=member).count()
         warning = Warning.objects.create(
             member=member, issued_by=actor, message=message.strip(), report=report
         )
@@ -222,20 +223,17 @@ def member_warn(*, actor, member, message: str, report: Report | None = None) ->
             target_member=member,
             report=report,
             reason=message,
-            after={"warning": warning.pk},
+            before={"warnings": earlier},
+            after={"warnings": earlier + 1, "warning": warning.pk},
         )
     return warning
 
 
-def warnings_to_show(member) -> list[Warning]:
-    """The member's unseen warnings, marked seen: each is shown exactly once."""
-    with transaction.atomic():
-        pending = list(
-            Warning.objects.select_for_update().filter(member=member, seen_at__isnull=True)
-        )
-        if pending:
-            Warning.objects.filter(pk__in=[w.pk for w in pending]).update(seen_at=timezone.now())
-    return pending
+def mark_warnings_seen(warning_ids: list[int]) -> int:
+    """Record that these warnings were shown; each is shown exactly once."""
+    return Warning.objects.filter(pk__in=warning_ids, seen_at__isnull=True).update(
+        seen_at=timezone.now()
+    )
 
 
 def member_suspend(*, actor, member, until: datetime | None, reason: str) -> Member:

@@ -72,7 +72,13 @@ def _admin_url(model, view: str, *args) -> str:
 
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 # Made only through moderation services (which audit them): the admin has no add page.
-NO_ADD = {"rooms.AuditEntry", "rooms.Report", "rooms.Warning"}
+NO_ADD = {
+    "rooms.AuditEntry",
+    "rooms.Report",
+    "rooms.Warning",
+    "rooms.RoomBan",
+    "podium_groups.GroupBan",
+}
 
 
 @pytest.fixture
