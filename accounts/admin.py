@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from accounts.models import Block, Follow, Member
+from accounts.models import Block, Follow, Member, Notification, NotificationPreference
 
 
 @admin.register(Member)
@@ -81,3 +81,22 @@ class BlockAdmin(admin.ModelAdmin):
     raw_id_fields = ["blocker", "blocked"]
     readonly_fields = ["created_at"]
     list_select_related = ["blocker", "blocked"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "recipient", "kind", "created_at", "read_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["recipient__display_name", "text"]
+    raw_id_fields = ["recipient"]
+    readonly_fields = ["created_at"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "member", "kind", "in_app", "email"]
+    list_filter = ["kind", "in_app", "email"]
+    search_fields = ["member__display_name"]
+    raw_id_fields = ["member"]
+    list_select_related = ["member"]

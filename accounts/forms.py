@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from PIL import Image, UnidentifiedImageError
 
-from accounts.models import Member
+from accounts.models import Member, NotificationKind, NotificationPreference
 
 AVATAR_FORMATS = {"JPEG", "PNG", "WEBP"}
 AVATAR_MAX_SIDE = 4096
@@ -126,3 +126,28 @@ class MembersField(forms.CharField):
         if missing:
             raise ValidationError("No member with the handle: " + ", ".join(missing))
         return [found[h] for h in handles]
+
+
+class NotificationPreferencesForm(forms.Form):
+    """Two checkboxes per kind of notification: in Podium, and by email."""
+
+    def __init__(self, *args, preferences: list[NotificationPreference], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kinds = [p.kind for p in preferences]
+        for pref in preferences:
+            label = NotificationKind(pref.kind).label
+            self.fields[f"{pref.kind}_in_app"] = forms.BooleanField(
+                required=False, initial=pref.in_app, label=f"{label}: in Podium"
+            )
+            self.fields[f"{pref.kind}_email"] = forms.BooleanField(
+                required=False, initial=pref.email, label=f"{label}: by email"
+            )
+
+    def rows(self):
+        """(label, in-Podium field, email field) for each kind, for the settings table."""
+        for kind in self.kinds:
+            yield NotificationKind(kind).label, self[f"{kind}_in_app"], self[f"{kind}_email"]
+
+    def choices(self) -> dict[str, tuple[bool, bool]]:
+        data = self.cleaned_data
+        return {kind: (data[f"{kind}_in_app"], data[f"{kind}_email"]) for kind in self.kinds}

@@ -150,3 +150,74 @@ class Block(models.Model):
 
     def __str__(self) -> str:
         return f"{self.blocker} blocks {self.blocked}"
+
+
+class NotificationKind(models.TextChoices):
+    EVENT_SPEAKER_INVITE = "event_speaker_invite", "Invited to speak at an event"
+    EVENT_LIVE = "event_live", "An event you RSVP'd to is live"
+    FOLLOWED_LIVE = "followed_live", "Someone you follow went live"
+    JOIN_APPROVED = "join_approved", "Your join request was approved"
+    MODERATION_WARNING = "moderation_warning", "You received a moderation warning"
+
+
+class Notification(models.Model):
+    """Something a member should know about, shown under the bell. Made only through
+    accounts.notifications, which honours the member's preferences."""
+
+    Kind = NotificationKind
+
+    recipient = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=30, choices=NotificationKind.choices)
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The bell's unread count and the newest-first list, both per member.
+            models.Index(fields=["recipient", "read_at"], name="notification_unread"),
+            models.Index(fields=["recipient", "-created_at"], name="notification_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.recipient}: {self.text}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class NotificationPreference(models.Model):
+    """A member's choice for one kind of notification. Without a row the defaults apply
+    (NotificationPreference.default)."""
+
+    # Email is opt-out for what a member would act on, opt-in for the chatty "went live".
+    EMAIL_BY_DEFAULT = frozenset(
+        {
+            NotificationKind.EVENT_SPEAKER_INVITE,
+            NotificationKind.EVENT_LIVE,
+            NotificationKind.JOIN_APPROVED,
+            NotificationKind.MODERATION_WARNING,
+        }
+    )
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=30, choices=NotificationKind.choices)
+    in_app = models.BooleanField(default=True)
+    email = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind"], name="one_preference_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member}: {self.kind} (in app {self.in_app}, email {self.email})"
+
+    @classmethod
+    def default(cls, member: Member, kind: str) -> "NotificationPreference":
+        return cls(member=member, kind=kind, in_app=True, email=kind in cls.EMAIL_BY_DEFAULT)

@@ -1,12 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
-from accounts.forms import ProfileForm
+from accounts import notifications, selectors, services
+from accounts.forms import NotificationPreferencesForm, ProfileForm
 from accounts.models import Block, Follow, Member
 from events.selectors import events_for_profile
 from groups.selectors import groups_for_profile
@@ -111,3 +112,36 @@ follow = _relation_action(_follow)
 unfollow = _relation_action(_unfollow)
 block = _relation_action(_block)
 unblock = _relation_action(_unblock)
+
+
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The member's notifications, newest first. Showing a page marks its unread ones read;
+    they keep their "New" mark for this one showing."""
+    paginator = Paginator(notifications.notifications_for(request.user), notifications.PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    unread = [n.pk for n in shown if n.read_at is None]
+    if unread:
+        notifications.notifications_mark_read(member=request.user, ids=unread)
+    return render(request, "accounts/notifications.html", {"page": page, "notifications": shown})
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    notifications.notifications_mark_read(member=request.user)
+    messages.success(request, "All notifications marked as read.")
+    return redirect("notifications")
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    preferences = notifications.preferences_for(request.user)
+    data = request.POST if request.method == "POST" else None
+    form = NotificationPreferencesForm(data, preferences=preferences)
+    if form.is_bound and form.is_valid():
+        notifications.notification_preferences_set(member=request.user, choices=form.choices())
+        messages.success(request, "Notification settings saved.")
+        return redirect("notification_settings")
+    return render(request, "accounts/notification_settings.html", {"form": form})

@@ -3,11 +3,13 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from events import search
 from events import views as event_views
 from rooms import dashboard as room_dashboard
 
 urlpatterns = [
     path("", event_views.home, name="home"),
+    path("search/", search.search, name="search"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

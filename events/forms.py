@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 from django import forms
 from django.utils import timezone
 
-from accounts.forms import timezone_choices, validate_avatar
-from events.models import Visibility
+from accounts.forms import MembersField, timezone_choices, validate_avatar
+from events.models import SCHEDULED_MAX, Visibility
+from events.services import MAX_INVITED
 from groups.models import Group, Membership
 
-MAX_DURATION = timedelta(hours=3)
+MAX_DURATION = SCHEDULED_MAX
 LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -42,10 +43,21 @@ class EventForm(forms.Form):
         queryset=Group.objects.none(), required=False, empty_label="No group"
     )
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PUBLIC)
+    speakers = MembersField(
+        max_members=MAX_INVITED,
+        help_text="Profile handles, separated by commas (the part after /in/). "
+        "Each gets an invitation to accept.",
+    )
+    cohosts = MembersField(
+        label="Co-hosts",
+        max_members=MAX_INVITED,
+        help_text="They moderate the room with you. Profile handles, separated by commas.",
+    )
     cover = forms.ImageField(
         required=False,
         validators=[validate_avatar],
         help_text="Optional. JPEG, PNG or WebP, up to 2 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
 
     def __init__(self, *args, host, **kwargs):
@@ -73,6 +85,8 @@ class EventForm(forms.Form):
         if ends <= starts:
             self.add_error("ends", "The event must end after it starts.")
         elif ends - starts > MAX_DURATION:
-            self.add_error("ends", "Events last at most 3 hours.")
+            self.add_error(
+                "ends", "Events last at most 3 hours. Once scheduled, you can extend it up to 6."
+            )
         data["starts_at"], data["ends_at"] = starts, ends
         return data

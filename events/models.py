@@ -1,8 +1,18 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+
+# An event is scheduled for at most SCHEDULED_MAX; while it is scheduled or live its host may
+# extend it by EXTENSION at a time, up to EXTENDED_MAX in all.
+SCHEDULED_MAX = timedelta(hours=3)
+EXTENSION = timedelta(minutes=30)
+EXTENDED_MAX = timedelta(hours=6)
+# The host may go live this long before the start.
+GO_LIVE_EARLY = timedelta(minutes=15)
 
 
 class Visibility(models.TextChoices):
@@ -12,9 +22,15 @@ class Visibility(models.TextChoices):
 
 class EventQuerySet(models.QuerySet):
     def upcoming(self) -> "EventQuerySet":
-        return self.filter(
-            status__in=[Event.Status.SCHEDULED, Event.Status.LIVE], ends_at__gte=timezone.now()
-        ).order_by("starts_at")
+        # A live event whose room has ended is over, even before event_sync_from_room runs.
+        return (
+            self.filter(
+                status__in=[Event.Status.SCHEDULED, Event.Status.LIVE],
+                ends_at__gte=timezone.now(),
+            )
+            .exclude(room__status="ended")
+            .order_by("starts_at")
+        )
 
     def visible_to(self, member) -> "EventQuerySet":
         from groups.selectors import active_group_ids
@@ -57,6 +73,9 @@ class Event(models.Model):
     room = models.OneToOneField(
         "rooms.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # RFC 5545 SEQUENCE: grows whenever the times change, so that calendar apps replace
+    # their copy of the event instead of keeping the old times.
+    sequence = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EventQuerySet.as_manager()
@@ -79,6 +98,23 @@ class Event(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("event_detail", args=[self.pk])
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends_at - self.starts_at
+
+    @property
+    def is_open(self) -> bool:
+        """Scheduled or live: people may still RSVP, and the host may extend it."""
+        return self.status in {self.Status.SCHEDULED, self.Status.LIVE}
+
+    @property
+    def can_extend(self) -> bool:
+        return self.is_open and self.duration + EXTENSION <= EXTENDED_MAX
+
+    @property
+    def go_live_opens_at(self):
+        return self.starts_at - GO_LIVE_EARLY
 
 
 class EventSpeaker(models.Model):

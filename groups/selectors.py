@@ -29,6 +29,14 @@ def active_group_ids(member) -> QuerySet:
     )
 
 
+def active_member_ids(group_id: int) -> QuerySet:
+    """A subquery of the ids of the group's members (for narrowing who hears about a
+    group-only room)."""
+    return Membership.objects.filter(group_id=group_id, status=Membership.Status.ACTIVE).values(
+        "member_id"
+    )
+
+
 def is_active_member(group_id: int, member) -> bool:
     if member is None or not member.is_authenticated:
         return False
@@ -82,3 +90,12 @@ def groups_list(query: str = "") -> QuerySet[Group]:
     if query:
         groups = groups.filter(name__icontains=query) | groups.filter(description__icontains=query)
     return groups
+
+
+def groups_matching(query: str, *, limit: int) -> list[Group]:
+    """Groups for a site search. Public groups are found by name or description; private
+    ones by name only (and the search page shows only their name)."""
+    groups = Group.objects.with_member_count().filter(
+        Q(name__icontains=query) | Q(is_private=False, description__icontains=query)
+    )
+    return list(groups.order_by("-member_count", "name")[:limit])

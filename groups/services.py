@@ -4,6 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from accounts.models import NotificationKind
+from accounts.notifications import notify
 from groups.models import Group, Membership
 
 # Addresses that /groups/<slug>/ can't have because the site's own pages use them.
@@ -57,21 +59,49 @@ def group_leave(*, group: Group, member) -> None:
         membership.delete()
 
 
-def _require_manager(group: Group, actor) -> None:
-    if not Membership.objects.filter(
+def _require_manager(group: Group, actor) -> Membership:
+    membership = Membership.objects.filter(
         group=group,
         member=actor,
         status=Membership.Status.ACTIVE,
         role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
-    ).exists():
+    ).first()
+    if membership is None:
         raise PermissionDenied("Only the group's managers can do that.")
+    return membership
+
+
+def _lock(membership: Membership) -> Membership:
+    """The membership re-read under a row lock, so that two managers deciding at once
+    don't both act on what they saw."""
+    locked = (
+        Membership.objects.select_for_update()
+        .select_related("group", "member")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if locked is None:
+        raise ValueError("That member is no longer in the group.")
+    return locked
 
 
 def membership_approve(*, actor, membership: Membership) -> Membership:
+    """Let a member in who asked to join; they hear about it (join_approved)."""
     with transaction.atomic():
         _require_manager(membership.group, actor)
+        membership = _lock(membership)
+        if membership.status != Membership.Status.PENDING:
+            return membership
         membership.status = Membership.Status.ACTIVE
         membership.save(update_fields=["status"])
+        group = membership.group
+        notify(
+            member=membership.member,
+            kind=NotificationKind.JOIN_APPROVED,
+            text=f"You're now a member of {group.name}.",
+            url=group.get_absolute_url(),
+            email=True,
+        )
     return membership
 
 
@@ -80,3 +110,31 @@ def membership_reject(*, actor, membership: Membership) -> None:
         _require_manager(membership.group, actor)
         if membership.status == Membership.Status.PENDING:
             membership.delete()
+
+
+def membership_promote(*, actor, membership: Membership) -> Membership:
+    """A manager (or the owner) makes an active member a manager."""
+    with transaction.atomic():
+        _require_manager(membership.group, actor)
+        membership = _lock(membership)
+        if membership.status != Membership.Status.ACTIVE:
+            raise ValueError("Approve the request before making them a manager.")
+        if membership.role != Membership.Role.MEMBER:
+            raise ValueError(f"{membership.member} already manages {membership.group}.")
+        membership.role = Membership.Role.MANAGER
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_demote(*, actor, membership: Membership) -> Membership:
+    """Only the owner turns a manager back into a member."""
+    with transaction.atomic():
+        mine = _require_manager(membership.group, actor)
+        if mine.role != Membership.Role.OWNER:
+            raise PermissionDenied("Only the group's owner can remove a manager.")
+        membership = _lock(membership)
+        if membership.role != Membership.Role.MANAGER:
+            raise ValueError(f"{membership.member} isn't a manager of {membership.group}.")
+        membership.role = Membership.Role.MEMBER
+        membership.save(update_fields=["role"])
+    return membership

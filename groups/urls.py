@@ -13,4 +13,14 @@ urlpatterns = [
         views.membership_decide,
         name="membership_decide",
     ),
+    path(
+        "<slug:slug>/members/<int:membership_id>/promote/",
+        views.membership_promote,
+        name="membership_promote",
+    ),
+    path(
+        "<slug:slug>/members/<int:membership_id>/demote/",
+        views.membership_demote,
+        name="membership_demote",
+    ),
 ]

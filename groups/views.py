@@ -96,6 +96,29 @@ def membership_decide(request: HttpRequest, slug: str, membership_id: int) -> Ht
         else:
             services.membership_reject(actor=request.user, membership=membership)
             messages.success(request, "Request declined.")
-    except PermissionDenied as exc:
+    except (PermissionDenied, ValueError) as exc:
         messages.error(request, str(exc))
     return redirect(group)
+
+
+def _role_change(service, done: str):
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+        group = selectors.group_get(slug)
+        membership = get_object_or_404(Membership, pk=membership_id, group=group)
+        try:
+            membership = service(actor=request.user, membership=membership)
+        except (PermissionDenied, ValueError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, done.format(member=membership.member, group=group))
+        return redirect(group)
+
+    return view
+
+
+membership_promote = _role_change(
+    services.membership_promote, "{member} is now a manager of {group}."
+)
+membership_demote = _role_change(services.membership_demote, "{member} is now a member of {group}.")

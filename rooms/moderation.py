@@ -11,7 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import SUSPENDED_FOREVER, Member
+from accounts.models import SUSPENDED_FOREVER, Member, NotificationKind
+from accounts.notifications import notify
 from groups.models import Group, GroupBan, Membership
 from rooms import broadcast, media_bridge
 from rooms.models import (
@@ -225,6 +226,13 @@ def member_warn(*, actor, member, message: str, report: Report | None = None) ->
             reason=message,
             before={"warnings": earlier},
             after={"warnings": earlier + 1, "warning": warning.pk},
+        )
+        notify(
+            member=member,
+            kind=NotificationKind.MODERATION_WARNING,
+            text=f"A warning from Podium's moderators: {warning.message}",
+            url="",
+            email=True,
         )
     return warning
 

@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Block, Member
+from accounts.notifications import notify_followers_live
+from groups.selectors import active_member_ids
 from rooms import broadcast, media_bridge, permissions, protocol, snapshots
 from rooms.errors import Conflict, NotAllowed, NotFound, RoomNotLive, StageFull
 from rooms.models import STAGE_ROLES, AuditAction, Participant, Role, Room, RoomBan
@@ -76,6 +78,16 @@ def room_start(*, actor, room: Room) -> Room:
         room.started_at = timezone.now()
         room.version += 1
         room.save(update_fields=["status", "started_at", "version"])
+        if room.event_id is None:
+            # An event's room is announced to its RSVPs by the event instead.
+            notify_followers_live(
+                host=actor,
+                title=room.title,
+                url=room.get_absolute_url(),
+                among=active_member_ids(room.group_id)
+                if room.visibility == Room.Visibility.GROUP
+                else None,
+            )
     return room
 
 

@@ -8,7 +8,14 @@ from django.contrib.auth.models import Group as PermissionGroup
 from django.contrib.sites.models import Site
 from django.urls import reverse
 
-from accounts.models import Block, Follow, Member
+from accounts.models import (
+    Block,
+    Follow,
+    Member,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+)
 from events.models import RSVP, EventSpeaker
 from groups.models import GroupBan, Membership
 from rooms.models import (
@@ -63,6 +70,12 @@ def _one_of_each(staff) -> dict[str, object]:
             actor=staff, action=AuditAction.MEMBER_WARN, target_member=bob, reason="Be kind"
         ),
         "podium_groups.GroupBan": GroupBan.objects.create(group=group, member=staff),
+        "accounts.Notification": Notification.objects.create(
+            recipient=bob, kind=NotificationKind.JOIN_APPROVED, text="Welcome", url="/"
+        ),
+        "accounts.NotificationPreference": NotificationPreference.objects.create(
+            member=bob, kind=NotificationKind.FOLLOWED_LIVE, in_app=False, email=False
+        ),
     }
 
 

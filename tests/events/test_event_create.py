@@ -1,12 +1,18 @@
 """Scheduling an event: /events/new/."""
 
+import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
-from events.models import Event
+from events import services
+from events.models import Event, EventSpeaker
 from groups.models import Membership
-from tests.conftest import make_group
+from tests.conftest import make_group, make_member
+from tests.events.helpers import NOTIFICATIONS_EXIST
 
 
 def _form(**overrides) -> dict:
@@ -174,4 +180,169 @@ def test_it_refuses_a_group_the_host_does_not_belong_to(client, alice, bob, fiel
 
     assert response.status_code == 200
     assert "Select a valid choice." in field_errors(response, "group")
+    assert not Event.objects.exists()
+
+
+# --- Speakers, co-hosts and the cover ---------------------------------------------------------
+
+
+def test_it_invites_speakers_and_co_hosts_by_handle(
+    client, alice, bob, carol, dan, flashes, section
+):
+    client.force_login(alice)
+
+    response = client.post(
+        "/events/new/",
+        _form(speakers="bob-okafor, /in/carol-nguyen/", cohosts="@dan-silva"),
+        follow=True,
+    )
+
+    event = Event.objects.get()
+    invitations = {
+        s.member.display_name: (s.role, s.status)
+        for s in EventSpeaker.objects.filter(event=event).select_related("member")
+    }
+    assert invitations == {
+        "Bob Okafor": ("speaker", "invited"),
+        "Carol Nguyen": ("speaker", "invited"),
+        "Dan Silva": ("cohost", "invited"),
+    }
+    assert ("success", "Event scheduled. 3 invitations sent.") in flashes(response)
+    # Nobody shows on the event's stage until they accept; the host sees who is invited.
+    assert section(response, "speakers-heading") == ""
+    assert "Bob Okafor" in section(response, "host-tools-heading")
+
+
+def test_it_tells_each_invitee(client, alice, bob, dan, monkeypatch):
+    told = []
+    monkeypatch.setattr(services, "_notify", lambda **kwargs: told.append(kwargs))
+    client.force_login(alice)
+
+    client.post("/events/new/", _form(speakers="bob-okafor", cohosts="dan-silva"))
+
+    event = Event.objects.get()
+    assert [(n["member"], n["kind"], n["email"], n["url"]) for n in told] == [
+        (bob, "event_speaker_invite", True, f"/events/{event.pk}/"),
+        (dan, "event_speaker_invite", True, f"/events/{event.pk}/"),
+    ]
+    assert told[0]["text"] == "Alice Moreau invited you to speak at “Scaling Postgres”."
+    assert told[1]["text"] == "Alice Moreau invited you to co-host “Scaling Postgres”."
+
+
+@pytest.mark.skipif(not NOTIFICATIONS_EXIST, reason="accounts.notifications isn't there yet")
+def test_it_emails_each_invitee(
+    client, alice, bob, dan, mailoutbox, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/events/new/", _form(speakers="bob-okafor", cohosts="dan-silva"))
+
+    event = Event.objects.get()
+    assert sorted(m.to[0] for m in mailoutbox) == ["bob@globex.io", "dan@gmail.com"]
+    assert all(f"/events/{event.pk}/" in m.body for m in mailoutbox)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"speakers": "bob-okafor, nobody-here"},
+            "speakers",
+            "No member with the handle: nobody-here",
+        ),
+        ({"speakers": "alice-moreau"}, "speakers", "You host this event: don't invite yourself."),
+        ({"cohosts": "alice-moreau"}, "cohosts", "You host this event: don't invite yourself."),
+        (
+            {"speakers": "bob-okafor", "cohosts": "bob-okafor"},
+            "cohosts",
+            "Invite each person once, as speaker or co-host: Bob Okafor",
+        ),
+    ],
+)
+def test_it_rejects_invalid_invitations(
+    client, alice, bob, field_errors, overrides, field, message
+):
+    client.force_login(alice)
+
+    response = client.post("/events/new/", _form(**overrides))
+
+    assert response.status_code == 200
+    assert message in field_errors(response, field)
+    assert not Event.objects.exists()
+    assert not EventSpeaker.objects.exists()
+
+
+def test_it_refuses_more_people_than_the_stage_holds(client, alice, field_errors):
+    handles = [make_member(f"Speaker {i}").handle for i in range(12)]
+    handles += [make_member(f"Cohost {i}").handle for i in range(8)]
+    client.force_login(alice)
+
+    response = client.post(
+        "/events/new/", _form(speakers=", ".join(handles[:12]), cohosts=", ".join(handles[12:]))
+    )
+
+    assert "invite at most 19 speakers and co-hosts" in field_errors(response, "speakers")
+    assert not Event.objects.exists()
+
+
+def test_it_invites_only_group_members_to_a_group_only_event(
+    client, alice, bob, carol, field_errors
+):
+    group = make_group(alice, "Security Council", private=True, members=[bob])
+    client.force_login(alice)
+
+    refused = client.post(
+        "/events/new/",
+        _form(group=str(group.pk), visibility="group", speakers="bob-okafor, carol-nguyen"),
+    )
+    client.post(
+        "/events/new/", _form(group=str(group.pk), visibility="group", speakers="bob-okafor")
+    )
+
+    assert (
+        "Only members of Security Council can take part in a group-only event: Carol Nguyen"
+        in field_errors(refused, "speakers")
+    )
+    assert list(EventSpeaker.objects.values_list("member__display_name", flat=True)) == [
+        "Bob Okafor"
+    ]
+
+
+def _png(width=64, height=32) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "navy").save(buffer, "PNG")
+    return SimpleUploadedFile("cover.png", buffer.getvalue(), content_type="image/png")
+
+
+def test_it_stores_the_cover_under_covers(client, alice, settings):
+    client.force_login(alice)
+
+    client.post("/events/new/", {**_form(), "cover": _png()})
+
+    event = Event.objects.get()
+    assert event.cover.name.startswith("covers/")
+    assert (Path(settings.MEDIA_ROOT) / event.cover.name).is_file()
+    page = client.get(f"/events/{event.pk}/").content.decode()
+    assert f'<img class="event-cover" src="/uploads/{event.cover.name}"' in page
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (
+            SimpleUploadedFile("cover.png", b"not a picture", content_type="image/png"),
+            "Upload a valid image.",
+        ),
+        (lambda: _png(5000, 10), "The picture must be at most 4096 px on each side."),
+    ],
+)
+def test_it_rejects_a_bad_cover(client, alice, field_errors, upload, message):
+    client.force_login(alice)
+
+    response = client.post(
+        "/events/new/", {**_form(), "cover": upload() if callable(upload) else upload}
+    )
+
+    assert message in field_errors(response, "cover")
     assert not Event.objects.exists()

@@ -3,9 +3,12 @@
 import re
 from datetime import UTC, datetime, timedelta
 
-from events.models import RSVP, Event, Visibility
+import pytest
+
+from events.models import RSVP, Event, EventSpeaker, Visibility
 from groups.models import Membership
-from tests.conftest import make_group, verify_email
+from tests.conftest import make_group, make_member, verify_email
+from tests.events.helpers import accepted, invite
 
 DASH = "\N{EN DASH}"  # the template separates start and end times with an en dash
 
@@ -94,16 +97,30 @@ def test_it_shows_no_badge_for_a_free_mail_address(client, dan):
     assert "Verified" not in host
 
 
-def test_it_shows_the_faces_of_people_going(client, alice, bob, carol, dan):
+def test_it_shows_members_the_faces_of_people_going(client, alice, bob, carol, dan):
     event = _event(alice)
     RSVP.objects.create(event=event, member=bob, status=RSVP.Status.GOING)
     RSVP.objects.create(event=event, member=dan, status=RSVP.Status.GOING)
     RSVP.objects.create(event=event, member=carol, status=RSVP.Status.INTERESTED)
+    client.force_login(carol)
 
     page = client.get(f"/events/{event.pk}/").content.decode()
 
     assert _faces(page) == ["Bob Okafor", "Dan Silva"]
     assert "2 going · 1 interested" in page
+
+
+def test_it_shows_visitors_only_the_count(client, alice, bob, dan):
+    event = _event(alice)
+    RSVP.objects.create(event=event, member=bob, status=RSVP.Status.GOING)
+    RSVP.objects.create(event=event, member=dan, status=RSVP.Status.INTERESTED)
+
+    page = client.get(f"/events/{event.pk}/").content.decode()
+
+    assert "1 going · 1 interested" in page
+    assert _faces(page) == []
+    assert "Bob Okafor" not in page
+    assert "Sign in</a> to see who's going." in page
 
 
 def test_it_invites_the_first_rsvp(client, alice):
@@ -164,3 +181,98 @@ def test_it_404s_a_group_only_event_for_outsiders_and_visitors(client, alice, bo
 
 def test_it_404s_an_unknown_event(client, db):
     assert client.get("/events/999999/").status_code == 404
+
+
+def _section(page: str, heading_id: str) -> str:
+    match = re.search(rf'<section[^>]*aria-labelledby="{heading_id}".*?</section>', page, re.S)
+    return "" if match is None else match[0]
+
+
+def test_it_shows_only_accepted_speakers_and_co_hosts_with_their_identity(
+    client, alice, bob, carol, dan
+):
+    verify_email(bob, "bob@globex.io", primary=True)
+    bob.company = "Globex"
+    bob.save()
+    event = _event(alice)
+    accepted(event, bob)
+    accepted(event, carol, role=EventSpeaker.Role.COHOST)
+    invite(event, dan)
+    erin = make_member("Erin Patel")
+    invite(event, erin, status=EventSpeaker.Status.DECLINED)
+
+    page = client.get(f"/events/{event.pk}/").content.decode()
+
+    speakers = _section(page, "speakers-heading")
+    assert "Bob Okafor" in speakers
+    assert "Verified · globex.io" in speakers
+    assert "Head of SRE · Globex" in speakers
+    assert 'href="/in/bob-okafor/"' in speakers
+    assert "Carol Nguyen" in _section(page, "cohosts-heading")
+    assert "Carol Nguyen" not in speakers
+    assert "Dan Silva" not in page
+    assert "Erin Patel" not in page
+
+
+def test_it_shows_no_speaker_sections_before_anyone_accepts(client, alice, bob):
+    event = _event(alice)
+    invite(event, bob)
+
+    page = client.get(f"/events/{event.pk}/").content.decode()
+
+    assert _section(page, "speakers-heading") == ""
+    assert _section(page, "cohosts-heading") == ""
+
+
+def test_it_shows_the_host_every_invitation_and_its_answer(client, alice, bob, carol):
+    event = _event(alice)
+    invite(event, bob)
+    invite(event, carol, role=EventSpeaker.Role.COHOST, status=EventSpeaker.Status.DECLINED)
+
+    client.force_login(alice)
+    tools = _section(client.get(f"/events/{event.pk}/").content.decode(), "host-tools-heading")
+    client.force_login(bob)
+    as_bob = client.get(f"/events/{event.pk}/").content.decode()
+
+    assert re.search(r"Bob Okafor.*?Speaker.*?Invited", tools, re.S)
+    assert re.search(r"Carol Nguyen.*?Co-host.*?Declined", tools, re.S)
+    assert _section(as_bob, "host-tools-heading") == ""
+
+
+def test_it_links_to_the_events_calendar_file(client, alice):
+    event = _event(alice)
+
+    page = client.get(f"/events/{event.pk}/").content.decode()
+
+    assert f'href="/events/{event.pk}/event.ics"' in page
+
+
+@pytest.mark.parametrize("viewer", ["visitor", "member", "host"])
+def test_it_takes_the_same_number_of_queries_for_5_and_50_attendees(
+    client, alice, bob, carol, page_queries, viewer
+):
+    group = make_group(alice, "Platform Engineering", members=[bob, carol])
+    event = _event(
+        alice, group=group, visibility=Visibility.GROUP if viewer != "visitor" else "public"
+    )
+    accepted(event, bob)
+    accepted(event, carol, role=EventSpeaker.Role.COHOST)
+    if viewer == "member":
+        invite(event, make_member())
+        client.force_login(carol)
+    elif viewer == "host":
+        client.force_login(alice)
+    url = f"/events/{event.pk}/"
+
+    def add_attendees(n: int) -> None:
+        for i in range(n):
+            status = RSVP.Status.GOING if i % 3 else RSVP.Status.INTERESTED
+            RSVP.objects.create(event=event, member=make_member(), status=status)
+
+    add_attendees(5)
+    page_queries(client, url)
+    with_5 = page_queries(client, url)
+    add_attendees(45)
+    with_50 = page_queries(client, url)
+
+    assert with_50 == with_5

@@ -32,8 +32,9 @@ def test_it_shows_upcoming_events_with_going_and_interested_counts(client, alice
     assert "Hosted by Alice Moreau" in page
     assert "2 going · 1 interested" in page
     assert "0 going · 0 interested" in page
-    # Soonest first.
-    assert page.index("SRE war stories") < page.index("Scaling Postgres")
+    if url == "/events/":
+        # The calendar is soonest first; the home page ranks (tests/discovery).
+        assert page.index("SRE war stories") < page.index("Scaling Postgres")
 
 
 @pytest.mark.parametrize("url", PAGES)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Follow, Industry, Member
 from accounts.services import member_sync_verified_domain
-from events.models import RSVP, Event, Visibility
+from events.models import RSVP, Event, EventSpeaker, Visibility
 from groups.models import Group, Membership
 from rooms.models import Room
 from rooms.services import room_create, room_start
@@ -157,6 +157,8 @@ class Command(BaseCommand):
             now + timedelta(days=1, hours=2),
             "Europe/Paris",
             [bob, carol, dan],
+            speakers=[bob],
+            cohosts=[frank],
         )
         self._event(
             "On-call without burnout",
@@ -166,6 +168,7 @@ class Command(BaseCommand):
             now + timedelta(days=3),
             "Africa/Lagos",
             [alice, erin],
+            speakers=[erin],
         )
         self._event(
             "Fundraising in 2027",
@@ -175,6 +178,7 @@ class Command(BaseCommand):
             now + timedelta(days=5),
             "Asia/Kolkata",
             [carol],
+            speakers=[carol],
         )
 
         if not Room.objects.filter(title="Office hours: data contracts", host=alice).exists():
@@ -219,17 +223,35 @@ class Command(BaseCommand):
                 Membership.objects.create(group=group, member=member)
         return group
 
-    def _event(self, title, host, group, visibility, starts_at, zone, attendees) -> None:
-        if Event.objects.filter(title=title, host=host).exists():
-            return
-        event = Event.objects.create(
-            title=title,
-            host=host,
-            group=group,
-            visibility=visibility,
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1),
-            timezone=zone,
-            description=f"{title}. Bring questions; raise your hand to join the stage.",
-        )
-        RSVP.objects.bulk_create([RSVP(event=event, member=m) for m in attendees])
+    def _event(
+        self, title, host, group, visibility, starts_at, zone, attendees, speakers=(), cohosts=()
+    ) -> None:
+        event = Event.objects.filter(title=title, host=host).first()
+        if event is None:
+            event = Event.objects.create(
+                title=title,
+                host=host,
+                group=group,
+                visibility=visibility,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(hours=1),
+                timezone=zone,
+                description=f"{title}. Bring questions; raise your hand to join the stage.",
+            )
+            RSVP.objects.bulk_create([RSVP(event=event, member=m) for m in attendees])
+        # Speakers who have already said yes, so that the event page shows its stage. Added
+        # to events seeded before speakers were, too.
+        for role, members in (
+            (EventSpeaker.Role.SPEAKER, speakers),
+            (EventSpeaker.Role.COHOST, cohosts),
+        ):
+            for member in members:
+                EventSpeaker.objects.get_or_create(
+                    event=event,
+                    member=member,
+                    defaults={
+                        "role": role,
+                        "status": EventSpeaker.Status.ACCEPTED,
+                        "responded_at": timezone.now(),
+                    },
+                )
