@@ -12,12 +12,14 @@ Processes, all on one machine and on 127.0.0.1 only:
   ("ordinary": the speaker's track decoded by RTCRtpReceiver, aiortc.contrib.media.MediaRelay,
   and one RTCRtpSender, so one Opus encoder, per listener);
 - one speaker process (`python -m media.bench client`): the speakers, aiortc peers that
-  send a real Opus-encoded tone, like a browser's microphone;
-- K listener processes (`python -m media.bench client`), each one asyncio loop with its share
-  of the listeners' RTCPeerConnections. They offer like room.js (one sendonly microphone
-  transceiver, then K_SLOTS recvonly slots) and count packets without decoding: each slot
-  receiver's `_handle_rtp_packet` is replaced by a function that records (slot, RTP
-  timestamp, arrival time).
+  send a real Opus-encoded tone, paced like a browser's microphone;
+- K listener processes (`python -m media.bench client`, at a lower CPU priority, --client-nice)
+  each one asyncio loop with its share of the listeners' RTCPeerConnections. They offer like
+  room.js (one sendonly microphone transceiver, then K_SLOTS recvonly slots) and count
+  packets without decoding: by default each slot receiver's `_handle_rtp_packet` is replaced
+  by a function that records (slot, RTP timestamp, arrival time); with --listener-hook
+  socket the same is recorded straight off the ICE socket after SRTP (`_count_at_socket`),
+  for machines where aiortc's receive path can't keep up with the listeners' share.
 
 Coordinator and children talk over the children's stdin and stdout, one JSON object per line
 (`Channel`). Times are time.monotonic_ns(), CLOCK_MONOTONIC, one clock for every process.
@@ -27,25 +29,28 @@ What is measured, per server mode, in a steady window of --seconds after a warm-
 - server CPU per packet-copy: time.process_time_ns() of the server process (all its threads)
   over the window, divided by the copies it sent in the window (RoomForwarder.copies_out, or
   the RTP packets counted by the listeners' RTCRtpSenders). The idle cost of the connected
-  listeners (RTCP, consent checks), measured before the speaker starts, is included; the
+  listeners (RTCP, consent checks), measured before the speakers start, is included; the
   figure net of idle is reported too.
-- delivery: each packet the server sent in the window is identified by (slot, RTP timestamp);
-  delivery = copies that reached a listener / (packets sent in the window x connected
-  listeners). Copies arriving up to --grace-seconds after the window still count.
+- delivery: every RTP packet the speakers sent in the window (their DTLS transports'
+  `_send_rtp` is timed) x the listeners that connected; a copy counts if it reached the
+  listener before the coordinator stops waiting (at least --grace-seconds after the window,
+  then until nothing more arrives, at most --drain-limit). Packets are matched through the
+  server's records of what it forwarded (slot, outgoing RTP timestamp).
 - fan-out spread of one packet: latest minus earliest arrival of the same packet across the
-  listeners, p50 and p99 over packets; and the added delay, listener arrival minus the
-  server's receipt of the speaker's packet, p50 and p99 over all copies.
+  listeners, p50/p99 over packets; end-to-end delay, listener arrival minus the speaker's
+  send, p50/p99 over copies, split into speaker -> server and server -> listener.
 - memory per listener: server VmRSS after the speakers connected and before the listeners
   attach, against VmRSS once all listeners are connected, divided by the listeners.
 
 How packets are identified. Pass-through: RoomForwarder.forward is wrapped on the room
 instance (in the server process only) to note each forwarded packet's slot, outgoing RTP
-timestamp and the times forward() started and returned. Ordinary path: the speaker's decoded
-track is wrapped (the time each decoded frame reaches MediaRelay), and the listeners'
-senders stamp each packet with the decoded frame's pts and no random timestamp origin
-(`_FramePtsOpusEncoder`, and `uint32_add` in aiortc.rtcrtpsender), so that the same frame
-has the same RTP timestamp at every listener. The work per copy is unchanged: one
-resample + Opus encode + RTP serialise + SRTP + send per listener and frame.
+timestamp, speaker and speaker's RTP timestamp, and when forward() started and returned.
+Ordinary path: the speaker's decoded track is wrapped (the time each decoded frame reaches
+MediaRelay), and the listeners' senders stamp each packet with the decoded frame's pts and
+no random timestamp origin (`FramePtsOpusEncoder`, and `uint32_add` in aiortc.rtcrtpsender),
+so that the same frame has the same RTP timestamp at every listener. The work per copy is
+unchanged: aiortc's audio level, resample, Opus encode, RTP serialise, SRTP and send, per
+listener and frame.
 
 Everything is bounded: every request has a timeout, children exit when their stdin closes
 or their own deadline passes, and the coordinator kills them on the way out.
@@ -92,12 +97,15 @@ class Options:
     speakers: int = 1
     seconds: float = 20.0
     baseline: bool = True
-    baseline_listeners: int = 100
+    baseline_listeners: int = 5
     processes: int = 4
     concurrency: int = 8  # connection set-ups in flight per listener process
     idle_seconds: float = 3.0
     warmup_seconds: float = 2.0
     grace_seconds: float = 1.5
+    drain_limit: float = 30.0  # at most this long after the window for late arrivals
+    client_nice: int = 10  # listener processes yield the CPU to the server
+    listener_hook: str = "receiver"  # where listeners count packets: receiver or socket
     keep_logs: bool = False
     command: str = ""
 
@@ -142,14 +150,27 @@ def machine_busy_s() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def udp_counters() -> dict[str, int]:
-    """The machine's UDP counters (/proc/net/snmp): RcvbufErrors counts datagrams the
-    kernel dropped because a receiver's socket buffer was full."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
-    udp = [line[1:] for line in lines if line and line[0] == "Udp:"]
-    if len(udp) < 2:
-        return {}
-    return {name: int(value) for name, value in zip(udp[0], udp[1], strict=False)}
+def socket_drops(pid: int | str = "self") -> tuple[int, int]:
+    """Datagrams the kernel dropped (full receive buffer) on UDP sockets: (this process's
+    sockets, every other socket on the machine), from the drops column of /proc/net/udp."""
+    mine: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                mine.add(target[8:-1])
+    own = other = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 13:
+                    if fields[9] in mine:
+                        own += int(fields[-1])
+                    else:
+                        other += int(fields[-1])
+    return own, other
 
 
 # --- A JSON-lines channel over a pair of pipes ------------------------------------------------
@@ -303,8 +324,9 @@ class PassThroughServer:
         self.hub = MediaHub(ice_servers=[], max_peers=max(2000, speakers + listeners + 10))
         self.room = self.hub.room(ROOM)
         self.speakers = set(range(SPEAKER_BASE, SPEAKER_BASE + speakers))
-        # (slot index, outgoing RTP timestamp, forward() entered, forward() returned)
-        self.forwarded: list[tuple[int, int, int, int]] = []
+        # (slot index, outgoing RTP timestamp, speaker, speaker's RTP timestamp,
+        #  forward() entered, forward() returned)
+        self.forwarded: list[tuple[int, int, int, int, int, int]] = []
         self._wrap_forward()
 
     def _wrap_forward(self) -> None:
@@ -320,7 +342,16 @@ class PassThroughServer:
             if room.packets_in != before:
                 slot = room.slot_of.get(peer.member_id)
                 if slot is not None:
-                    forwarded.append((room.slots.index(slot), slot.last_ts, start, clock()))
+                    forwarded.append(
+                        (
+                            room.slots.index(slot),
+                            slot.last_ts,
+                            peer.member_id,
+                            packet.timestamp,
+                            start,
+                            clock(),
+                        )
+                    )
 
         room.forward = timed_forward  # the receivers call peer.room.forward(...)
 
@@ -335,11 +366,24 @@ class PassThroughServer:
             for peer in group
             if peer.member_id not in self.speakers
         )
-        return {"packets_in": room.packets_in, "copies_out": room.copies_out, "ready": ready}
+        lost = sum(
+            peer.stats.packets_lost
+            for peer in room.peers.values()
+            if peer.member_id in self.speakers
+            and peer.stats is not None
+            and peer.stats.packets_received
+        )
+        return {
+            "packets_in": room.packets_in,
+            "copies_out": room.copies_out,
+            "ready": ready,
+            "speaker_lost": lost,
+        }
 
-    def records(self, t0: int, t1: int) -> list[list[int]]:
-        """[slot, RTP timestamp, server receipt, fan-out start, fan-out end] in the window."""
-        return [[s, ts, t, t, done] for s, ts, t, done in self.forwarded if t0 <= t <= t1]
+    def records(self) -> list[list[int | None]]:
+        """Every packet forwarded: [slot, outgoing RTP timestamp, speaker, speaker's RTP
+        timestamp, server receipt, fan-out start, fan-out end]. Receipt = forward() entered."""
+        return [[s, ts, m, sts, t, t, done] for s, ts, m, sts, t, done in self.forwarded]
 
 
 def _ordinary_classes():
@@ -370,6 +414,7 @@ def _ordinary_classes():
         async def recv(self):
             frame = await self._source.recv()
             self._frames.append((self._slot, frame.pts, time.monotonic_ns()))
+            self.last = frame
             return frame
 
     return FramePtsOpusEncoder, Tap
@@ -388,6 +433,7 @@ class OrdinaryServer:
 
         use_host_addresses([HOST])
         encoder_class, self._tap_class = _ordinary_classes()
+        self._encoder_class = encoder_class
         get_encoder = sender_module.get_encoder
 
         def get_pts_encoder(codec):
@@ -451,12 +497,45 @@ class OrdinaryServer:
             # private: RTCRtpSender's count of the RTP packets it sent
             "copies_out": sum(s._RTCRtpSender__packet_count for s in self.listener_senders),
             "ready": sum(pc.connectionState == "connected" for pc in self.listener_pcs),
+            "speaker_lost": sum(
+                stream.packets_lost
+                for r in self.speaker_receivers
+                for stream in r._RTCRtpReceiver__remote_streams.values()  # private
+            ),
         }
 
-    def records(self, t0: int, t1: int) -> list[list[int | None]]:
-        """[slot, RTP timestamp, server receipt, frame decoded, None] in the window. The
-        receipt is found through the receiver's timestamp mapping (decoded pts = speaker's
-        RTP timestamp minus the first one)."""
+    def unit_costs(self) -> dict:
+        """CPU of the two big steps per copy, timed on a decoded frame of the run: aiortc's
+        RFC 6464 level (computed by RTCRtpSender on every frame it encodes) and the Opus
+        encode itself."""
+        from aiortc.rtp import compute_audio_level_dbov
+
+        frame = getattr(self.taps[0], "last", None) if self.taps else None
+        if frame is None:
+            return {}
+        rounds = 20
+        start = time.process_time_ns()
+        for _ in range(rounds):
+            compute_audio_level_dbov(frame)
+        level = time.process_time_ns() - start
+        encoder = self._encoder_class()
+        start = time.process_time_ns()
+        for _ in range(rounds):
+            encoder.encode(frame)
+        encode = time.process_time_ns() - start
+        return {
+            "level_us": level / rounds / 1000,
+            "encode_us": encode / rounds / 1000,
+            "plane_bytes": frame.planes[0].buffer_size,
+            "samples": frame.samples,
+            "channels": len(frame.layout.channels),
+        }
+
+    def records(self) -> list[list[int | None]]:
+        """Every frame relayed: [slot, outgoing RTP timestamp, speaker, speaker's RTP
+        timestamp, server receipt, frame decoded, None]. The speaker's timestamp comes from
+        the receiver's timestamp mapping (decoded pts = speaker's RTP timestamp minus the
+        first one)."""
         arrived: dict[tuple[int, int], int] = {}
         for slot, ts, t in self.arrivals:
             arrived.setdefault((slot, ts), t)
@@ -466,11 +545,14 @@ class OrdinaryServer:
         ]
         rows: list[list[int | None]] = []
         for slot, pts, t in self.frames:
-            if not t0 <= t <= t1 or pts is None:
+            if pts is None:
                 continue
             origin = origins[slot]
-            received = arrived.get((slot, (pts + origin) & 0xFFFFFFFF)) if origin else None
-            rows.append([slot, pts & 0xFFFFFFFF, received, t, None])
+            speaker_ts = (pts + origin) & 0xFFFFFFFF if origin is not None else None
+            received = arrived.get((slot, speaker_ts))
+            rows.append(
+                [slot, pts & 0xFFFFFFFF, SPEAKER_BASE + slot, speaker_ts, received, t, None]
+            )
         return rows
 
 
@@ -487,7 +569,10 @@ async def server_main(config: dict) -> None:
         if op == "attach":
             return await server.attach(message["member"], message["sdp"], message["speaker"])
         if op == "mark":
+            own, other = socket_drops()
             return {
+                "drops_server": own,
+                "drops_other": other,
                 "t_ns": time.monotonic_ns(),
                 "cpu_ns": time.process_time_ns(),
                 "rss_kib": rss_kib(),
@@ -495,7 +580,9 @@ async def server_main(config: dict) -> None:
                 **monitor.take(),
             }
         if op == "records":
-            return server.records(message["t0"], message["t1"])
+            return server.records()
+        if op == "unit_costs":
+            return server.unit_costs() if isinstance(server, OrdinaryServer) else {}
         if op == "quit":
             loop.call_later(0.05, os._exit, 0)
             return True
@@ -558,11 +645,30 @@ def _client_classes():
 
 
 class _Member:
-    __slots__ = ("arrivals", "pc")
+    __slots__ = ("arrivals", "joined", "pc", "sends")
 
     def __init__(self, pc) -> None:
         self.pc = pc
+        self.joined = False  # reached "connected" while joining
         self.arrivals: list[tuple[int, int, int]] = []  # (slot, RTP timestamp, arrival ns)
+        self.sends: list[tuple[int, int]] = []  # a speaker's (RTP timestamp, send ns)
+
+
+def _time_sends(peer: _Member) -> None:
+    """Note when a speaker hands each RTP packet to SRTP and the socket (wraps the DTLS
+    transport's `_send_rtp`, which aiortc's RTCRtpSender calls for every packet)."""
+    from aiortc.rtp import is_rtcp
+
+    dtls = peer.pc.getTransceivers()[0].sender.transport
+    send = dtls._send_rtp
+    sends = peer.sends
+
+    async def timed(data: bytes) -> None:
+        if not is_rtcp(data):
+            sends.append((int.from_bytes(data[4:8], "big"), time.monotonic_ns()))
+        await send(data)
+
+    dtls._send_rtp = timed
 
 
 def _counter(arrivals: list, slot: int):
@@ -576,6 +682,38 @@ def _counter(arrivals: list, slot: int):
     return handle
 
 
+def _count_at_socket(peer: _Member) -> None:
+    """The listener's short path (--listener-hook socket): take each SRTP packet from the
+    ICE socket's protocol, unprotect it (so a badly protected copy is not counted) and
+    record it, skipping aioice's queue, the DTLS transport's task, RtpPacket.parse and the
+    routing that lead to `_handle_rtp_packet`. STUN, DTLS and RTCP take the usual path."""
+    import pylibsrtp
+
+    transceivers = peer.pc.getTransceivers()
+    dtls = transceivers[1].receiver.transport
+    srtp = dtls._rx_srtp  # private: the SRTP session made at the DTLS handshake
+    router = dtls._rtp_router  # private: SSRC -> receiver, from the answer
+    slot_of = {id(t.receiver): i for i, t in enumerate(transceivers[1:])}
+    protocol = dtls.transport._connection._nominated[1].protocol  # private: aioice's
+    usual = protocol.datagram_received
+    append = peer.arrivals.append
+    clock = time.monotonic_ns
+
+    def datagram_received(data: bytes, addr) -> None:
+        if 127 < data[0] < 192 and not 191 < data[1] < 209:  # RTP, not RTCP
+            receiver = router.ssrc_table.get(int.from_bytes(data[8:12], "big"))
+            if receiver is not None:
+                try:
+                    srtp.unprotect(data)
+                except pylibsrtp.Error:
+                    return
+                append((slot_of[id(receiver)], int.from_bytes(data[4:8], "big"), clock()))
+                return
+        usual(data, addr)
+
+    protocol.datagram_received = datagram_received
+
+
 class Clients:
     """The peers of one client process: the speakers, or a share of the listeners."""
 
@@ -586,6 +724,7 @@ class Clients:
         self.speaker = config["role"] == "speaker"
         self.members: list[int] = config["members"]
         self.concurrency = max(1, config["concurrency"])
+        self.hook = config.get("hook", "receiver")
         self.gate = asyncio.Event()
         self.peers: dict[int, _Member] = {}
         self.channel: Channel | None = None
@@ -611,7 +750,7 @@ class Clients:
             elif task.exception() is not None:
                 exc = task.exception()
                 errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
-        connected = sum(p.pc.connectionState == "connected" for p in self.peers.values())
+        connected = sum(p.joined for p in self.peers.values())
         return {
             "connected": connected,
             "errors": dict(errors),
@@ -650,23 +789,40 @@ class Clients:
         reached = await asyncio.wait_for(state, CONNECT_TIMEOUT)
         if reached != "connected":
             raise ConnectionError(f"peer connection {reached}")
+        peer.joined = True
+        if self.hook == "socket" and not self.speaker:
+            _count_at_socket(peer)
 
-    def collect(self, rows: list[list[int | None]], relative_to_decoded: bool) -> dict:
-        """Match what each connected listener received against the packets the server sent
-        in the window (rows from the server's "records")."""
-        index = {(row[0], row[1]): i for i, row in enumerate(rows)}
-        n = len(rows)
+    def sent(self) -> int:
+        """RTP packets the microphones sent (private: RTCRtpSender's packet count)."""
+        return sum(
+            p.pc.getTransceivers()[0].sender._RTCRtpSender__packet_count
+            for p in self.peers.values()
+        )
+
+    def collect(self, entries: list[list], t0: int, t1: int) -> dict:
+        """Match what each connected listener received against the packets of the window.
+
+        entries: [slot, outgoing RTP timestamp, speaker send ns or None, server fan-out
+        start ns, sent in the window (0/1)], one per packet the server forwarded.
+        Per entry: how many listeners got it, the earliest and latest arrival; per copy of
+        a packet sent in the window: arrival - speaker send, arrival - fan-out start (µs).
+        """
+        index = {(e[0], e[1]): i for i, e in enumerate(entries)}
+        n = len(entries)
         count = [0] * n
         first: list[int | None] = [None] * n
         last: list[int | None] = [None] * n
-        delays_us: list[int] = []
-        decoded_us: list[int] = []
-        received = duplicates = short = listeners = 0
-        worst = n
+        end_to_end_us: list[int] = []
+        after_server_us: list[int] = []
+        duplicates = listeners = still = 0
+        per_listener: list[int] = []
+        window = [i for i, e in enumerate(entries) if e[4]]
         for peer in self.peers.values():
-            if peer.pc.connectionState != "connected":
+            if not peer.joined:
                 continue
             listeners += 1
+            still += peer.pc.connectionState == "connected"
             seen: set[int] = set()
             for slot, ts, arrived in peer.arrivals:
                 i = index.get((slot, ts))
@@ -681,26 +837,25 @@ class Clients:
                     first[i] = arrived
                 if last[i] is None or arrived > last[i]:
                     last[i] = arrived
-                row = rows[i]
-                if row[2] is not None:
-                    delays_us.append((arrived - row[2]) // 1000)
-                if relative_to_decoded:
-                    decoded_us.append((arrived - row[3]) // 1000)
-            received += len(seen)
-            if len(seen) < n:
-                short += 1
-                worst = min(worst, len(seen))
+                entry = entries[i]
+                if entry[4]:
+                    if entry[2] is not None:
+                        end_to_end_us.append((arrived - entry[2]) // 1000)
+                    after_server_us.append((arrived - entry[3]) // 1000)
+            per_listener.append(sum(1 for i in window if i in seen))
         return {
+            "arrived_in_window": sum(
+                1 for p in self.peers.values() for a in p.arrivals if t0 <= a[2] <= t1
+            ),
             "listeners": listeners,
-            "received": received,
+            "still_connected": still,
             "duplicates": duplicates,
-            "short": short,
-            "worst": worst,
+            "per_listener": per_listener,
             "count": count,
             "first": first,
             "last": last,
-            "delays_us": delays_us,
-            "decoded_us": decoded_us,
+            "end_to_end_us": end_to_end_us,
+            "after_server_us": after_server_us,
         }
 
 
@@ -709,6 +864,8 @@ async def client_main(config: dict) -> None:
 
     loop = asyncio.get_running_loop()
     loop.call_later(config["deadline"], os._exit, 3)
+    if config.get("nice"):
+        os.nice(config["nice"])
     use_host_addresses([HOST])
     clients = Clients(config)
 
@@ -717,13 +874,21 @@ async def client_main(config: dict) -> None:
         if op == "join":
             return await clients.join_all(message["timeout"])
         if op == "speak":
+            for peer in clients.peers.values():
+                _time_sends(peer)
             clients.gate.set()
             return True
         if op == "mute":
             clients.gate.clear()
             return True
         if op == "collect":
-            return clients.collect(message["rows"], message["relative_to_decoded"])
+            return clients.collect(message["entries"], message["t0"], message["t1"])
+        if op == "sent":
+            return clients.sent()
+        if op == "sends":
+            return {str(m): p.sends for m, p in clients.peers.items()}
+        if op == "received":
+            return sum(len(p.arrivals) for p in clients.peers.values())
         if op == "quit":
             loop.call_later(0.05, os._exit, 0)
             return True
@@ -776,6 +941,7 @@ class _Run:
         self.log_dir = log_dir
         self.children: list[_Child] = []
         self.server: _Child | None = None
+        self.speaker: _Child | None = None
         per_join = 0.5 if mode == "pass-through" else 1.0
         self.setup_timeout = 60 + per_join * (listeners + opts.speakers)
         self.deadline = (
@@ -783,7 +949,7 @@ class _Run:
             + opts.idle_seconds
             + opts.warmup_seconds
             + opts.seconds
-            + opts.grace_seconds
+            + opts.drain_limit
             + 240
         )
 
@@ -849,7 +1015,8 @@ class _Run:
         result["clients_cpu_s"] = sum(proc_cpu_s(pid) for pid in self.client_pids())
         result["machine_s"] = machine_busy_s()
         result["server_cpu_s"] = proc_cpu_s(self.server.pid)
-        result["udp"] = udp_counters()
+        if self.speaker is not None:
+            result["speaker_sent"] = await self.speaker.request("sent", 10)
         return result
 
     async def execute(self) -> dict:
@@ -872,6 +1039,7 @@ class _Run:
             },
             self.relay_offer,
         )
+        self.speaker = speaker
         joined = await speaker.request("join", 120, timeout=100)
         if joined["connected"] != opts.speakers:
             raise BenchError(f"{self.mode}: speakers did not connect: {joined['errors']}")
@@ -888,7 +1056,13 @@ class _Run:
             await self.spawn(
                 f"listeners-{i}",
                 "client",
-                {"role": "listener", "members": share, "concurrency": opts.concurrency},
+                {
+                    "role": "listener",
+                    "members": share,
+                    "concurrency": opts.concurrency,
+                    "nice": opts.client_nice,
+                    "hook": opts.listener_hook,
+                },
                 self.relay_offer,
             )
             for i, share in enumerate(shares)
@@ -938,24 +1112,68 @@ class _Run:
         w0 = await self.mark()
         await asyncio.sleep(opts.seconds)
         w1 = await self.mark()
-        await asyncio.sleep(opts.grace_seconds)
+        # Let the last packets of the window through (the ordinary path's jitter buffer
+        # holds a few until more arrive), then stop the speakers.
+        await asyncio.sleep(0.5)
         await speaker.request("mute", 10)
+        result["window"] = (w0, w1)
+        result["drain_s"] = await self.drain(clients)
         end = await self.mark()
         result["rss_end_kib"] = end["rss_kib"]
-        result["window"] = (w0, w1)
 
-        rows = await self.server.request("records", 60, t0=w0["t_ns"], t1=w1["t_ns"])
+        rows = await self.server.request("records", 60)
+        sends = await speaker.request("sends", 60)
+        entries, result["unforwarded"] = _entries(rows, sends, w0["t_ns"], w1["t_ns"])
+        result["entries"] = entries
         result["rows"] = rows
-        collected = await asyncio.gather(
+        result["collected"] = await asyncio.gather(
             *(
-                c.request(
-                    "collect", 120, rows=rows, relative_to_decoded=self.mode != "pass-through"
-                )
+                c.request("collect", 120, entries=entries, t0=w0["t_ns"], t1=w1["t_ns"])
                 for c in clients
             )
         )
-        result["collected"] = collected
+        result["unit_costs"] = await self.server.request("unit_costs", 30)
         return result
+
+    async def drain(self, clients: list[_Child]) -> float:
+        """After the speakers stop: wait until nothing more reaches the listeners (the
+        server and the listeners may be behind), at least --grace-seconds and at most
+        --drain-limit seconds. Returns the seconds waited."""
+        opts = self.opts
+        started = time.monotonic()
+        await asyncio.sleep(opts.grace_seconds)
+        previous = -1
+        while time.monotonic() - started < opts.drain_limit:
+            counts = await asyncio.gather(*(c.request("received", 30) for c in clients))
+            if sum(counts) == previous:
+                break
+            previous = sum(counts)
+            await asyncio.sleep(1.0)
+        return time.monotonic() - started
+
+
+def _entries(rows: list, sends: dict, t0: int, t1: int) -> tuple[list[list], int]:
+    """Join the server's rows with the speakers' send times.
+
+    rows: [slot, out ts, speaker, speaker ts, receipt, fan-out start, fan-out end].
+    Returns one entry per forwarded packet: [slot, out ts, speaker send ns or None, fan-out
+    start, sent in the window (0/1), receipt, fan-out end], and how many packets the
+    speakers sent in the window that the server never forwarded."""
+    sent_at: dict[tuple[int, int], int] = {}
+    for member, pairs in sends.items():
+        for ts, t in pairs:
+            sent_at.setdefault((int(member), ts), t)
+    entries = []
+    forwarded: set[tuple[int, int]] = set()
+    for slot, out_ts, member, speaker_ts, receipt, start, end in rows:
+        key = (member, speaker_ts)
+        t_send = sent_at.get(key)
+        in_window = t_send is not None and t0 <= t_send <= t1
+        if in_window:
+            forwarded.add(key)
+        entries.append([slot, out_ts, t_send, start, int(in_window), receipt, end])
+    sent_in_window = sum(1 for t in sent_at.values() if t0 <= t <= t1)
+    return entries, sent_in_window - len(forwarded)
 
 
 def _figures(run: dict, opts: Options) -> dict:
@@ -964,60 +1182,75 @@ def _figures(run: dict, opts: Options) -> dict:
     seconds = (w1["t_ns"] - w0["t_ns"]) / 1e9
     cpu_ns = w1["cpu_ns"] - w0["cpu_ns"]
     copies = w1["copies_out"] - w0["copies_out"]
-    rows = run["rows"]
+    entries = run["entries"]
     collected = run["collected"]
     listeners = sum(c["listeners"] for c in collected)
-    received = sum(c["received"] for c in collected)
-    expected = len(rows) * listeners
-    n = len(rows)
+    n = len(entries)
     counts = [sum(c["count"][i] for c in collected) for i in range(n)]
+    window = [i for i in range(n) if entries[i][4]]
+    sent = len(window) + run["unforwarded"]
+    received = sum(counts[i] for i in window)
+    expected = sent * listeners
+    per_listener = [x for c in collected for x in c["per_listener"]]
     spreads = []
-    for i in range(n):
-        firsts = [c["first"][i] for c in collected if c["first"][i] is not None]
-        lasts = [c["last"][i] for c in collected if c["last"][i] is not None]
+    for i in window:
         if counts[i] >= 2:
-            spreads.append((max(lasts) - min(firsts)) / 1e6)
-    delays = [d / 1000 for c in collected for d in c["delays_us"]]
-    decoded = [d / 1000 for c in collected for d in c["decoded_us"]]
-    loops = [(r[4] - r[3]) / 1e6 for r in rows if r[4] is not None]
+            first = min(c["first"][i] for c in collected if c["first"][i] is not None)
+            last = max(c["last"][i] for c in collected if c["last"][i] is not None)
+            spreads.append((last - first) / 1e6)
+    inbound = [
+        (entries[i][5] - entries[i][2]) / 1e6
+        for i in window
+        if entries[i][5] is not None and entries[i][2] is not None
+    ]
+    decode = [(entries[i][3] - entries[i][5]) / 1e6 for i in window if entries[i][5] is not None]
+    loops = [(entries[i][6] - entries[i][3]) / 1e6 for i in window if entries[i][6] is not None]
     idle = run["idle_cpu_share"]
-    udp0, udp1 = w0["udp"], w1["udp"]
+    span_ns = w1["t_ns"] - w0["t_ns"]
     return {
         "seconds": seconds,
+        "speaker_sent": sent,
         "packets_in": w1["packets_in"] - w0["packets_in"],
-        "sent": n,
+        "unforwarded": run["unforwarded"],
         "copies": copies,
         "cpu_s": cpu_ns / 1e9,
-        "cpu_share": cpu_ns / (w1["t_ns"] - w0["t_ns"]),
+        "cpu_share": cpu_ns / span_ns,
         "us_per_copy": cpu_ns / 1000 / copies if copies else math.nan,
-        "us_per_copy_net": (cpu_ns - idle * (w1["t_ns"] - w0["t_ns"])) / 1000 / copies
-        if copies
-        else math.nan,
+        "us_per_copy_net": (cpu_ns - idle * span_ns) / 1000 / copies if copies else math.nan,
         "idle_share": idle,
         "listeners": listeners,
+        "still_connected": sum(c["still_connected"] for c in collected),
         "received": received,
         "expected": expected,
         "delivery": received / expected if expected else math.nan,
-        "short": sum(c["short"] for c in collected),
-        "worst": min((c["worst"] for c in collected), default=0),
+        "short": sum(1 for x in per_listener if x < sent),
+        "worst": min(per_listener, default=0),
         "duplicates": sum(c["duplicates"] for c in collected),
+        "drain_s": run["drain_s"],
         "spread": spreads,
-        "delays": delays,
-        "decoded": decoded,
+        "end_to_end": [d / 1000 for c in collected for d in c["end_to_end_us"]],
+        "after_server": [d / 1000 for c in collected for d in c["after_server_us"]],
+        "inbound": inbound,
+        "decode": decode,
         "loops": loops,
         "mem_per_listener_kib": (run["rss_after_kib"] - run["rss_before_kib"]) / run["ready"]
         if run["ready"]
         else math.nan,
         "clients_share": (w1["clients_cpu_s"] - w0["clients_cpu_s"]) / seconds,
+        "client_us_per_packet": (w1["clients_cpu_s"] - w0["clients_cpu_s"])
+        * 1e6
+        / max(1, sum(c["arrived_in_window"] for c in collected)),
         "server_share_proc": (w1["server_cpu_s"] - w0["server_cpu_s"]) / seconds,
         "machine_share": (w1["machine_s"] - w0["machine_s"]) / seconds,
-        "udp_drops": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
-        "udp_send_errors": udp1.get("SndbufErrors", 0) - udp0.get("SndbufErrors", 0),
+        "drops_server": w1["drops_server"] - w0["drops_server"],
+        "drops_other": w1["drops_other"] - w0["drops_other"],
+        "speaker_lost": w1["speaker_lost"] - w0["speaker_lost"],
         "lag_p99_ms": w1["lag_p99_ms"],
         "lag_max_ms": w1["lag_max_ms"],
         "gc_counts": w1["gc_counts"],
         "gc_pause_ms": w1["gc_pause_ms"],
         "gc_max_ms": w1["gc_max_ms"],
+        "unit_costs": run.get("unit_costs") or {},
     }
 
 
@@ -1040,11 +1273,13 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         "",
         title,
         f"  listeners connected: {run['connected']}/{run['listeners']} "
-        f"(server counts {run['ready']} ready), set-up {run['setup_s']:.1f} s"
+        f"(server counts {run['ready']} ready), set-up {run['setup_s']:.1f} s; "
+        f"still connected at the end: {f['still_connected']}"
         + (f"; failures {run['join_errors']}" if run["join_errors"] else ""),
-        f"  steady window: {f['seconds']:.1f} s; speaker packets in {f['packets_in']}, "
-        f"packets sent per slot {f['sent']}, packet-copies out {f['copies']:,} "
-        f"({f['copies'] / f['seconds']:,.0f}/s)",
+        f"  steady window {f['seconds']:.1f} s: the speakers sent {f['speaker_sent']} packets "
+        f"({f['speaker_sent'] / f['seconds']:.1f}/s); the server received "
+        f"{f['packets_in']} in the window (gaps by sequence number: {f['speaker_lost']}) and "
+        f"sent {f['copies']:,} packet-copies ({f['copies'] / f['seconds']:,.0f}/s)",
     ]
     per_copy = f"  server CPU per packet-copy: {f['us_per_copy']:.2f} µs"
     if targets:
@@ -1053,39 +1288,64 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         per_copy + f"; server process CPU {f['cpu_s']:.2f} s in the window "
         f"= {100 * f['cpu_share']:.0f}% of one core",
         f"  server CPU per packet-copy net of idle: {f['us_per_copy_net']:.2f} µs "
-        f"(idle with the listeners connected and no speaker: "
-        f"{100 * f['idle_share']:.1f}% of one core)",
+        f"(idle, listeners connected and no speaker: {100 * f['idle_share']:.1f}% of one core)",
     ]
+    if f["speaker_sent"]:
+        rate = f["speaker_sent"] / f["seconds"]
+        per_core = 1e6 / (f["us_per_copy"] * rate) if f["us_per_copy"] else 0
+        lines.append(
+            f"  projected listeners per core at {rate:.0f} packets/s each (server CPU only, "
+            f"at the cost per copy above): {per_core:,.0f}"
+        )
+    unit = f["unit_costs"]
+    if unit:
+        lines.append(
+            f"  per copy, timed on a decoded frame ({unit['samples']} samples x "
+            f"{unit['channels']} channels in a {unit['plane_bytes']:,}-byte plane): "
+            f"aiortc's audio level {unit['level_us']:.0f} µs + Opus encode "
+            f"{unit['encode_us']:.0f} µs"
+        )
     delivery = (
         f"  delivery: {f['received']:,}/{f['expected']:,} = {100 * f['delivery']:.3f}% "
-        f"({f['sent']} packets x {f['listeners']} listeners)"
+        f"(packets the speakers sent in the window x {f['listeners']} listeners; "
+        f"arrivals counted until {f['drain_s']:.1f} s after the window)"
     )
     if targets:
         delivery += f" (target ≥ 99.9%: {_verdict(f['delivery'] >= 0.999)})"
     lines.append(delivery)
     lines.append(
-        f"  listeners missing any packet: {f['short']}"
-        + (f", the worst got {f['worst']}/{f['sent']}" if f["short"] else "")
+        f"  packets never forwarded: {f['unforwarded']}; listeners missing any packet: "
+        f"{f['short']}"
+        + (f", the worst got {f['worst']}/{f['speaker_sent']}" if f["short"] else "")
         + (f"; duplicates {f['duplicates']}" if f["duplicates"] else "")
-        + f"; UDP receive-buffer drops on the machine in the window: {f['udp_drops']}"
-        + (f", send-buffer errors {f['udp_send_errors']}" if f["udp_send_errors"] else "")
+        + f"; UDP datagrams dropped by the kernel (receive buffer full): "
+        f"{f['drops_server']} at the server's sockets, {f['drops_other']} at other sockets"
     )
     lines.append(
         f"  fan-out spread of one packet (latest - earliest arrival across listeners): "
         f"{_ms(f['spread'])}"
     )
     lines.append(
-        f"  added delay (listener arrival - server receipt of the speaker's packet): "
-        f"{_ms(f['delays'])}"
+        f"  end-to-end delay (speaker's send -> listener's arrival, every copy): "
+        f"{_ms(f['end_to_end'])}"
     )
-    if f["decoded"]:
+    lines.append(f"    speaker's send -> server's receipt (per packet): {_ms(f['inbound'])}")
+    if any(f["decode"]):
         lines.append(
-            f"  of which after decoding (listener arrival - decoded frame reaches MediaRelay): "
-            f"{_ms(f['decoded'])}"
+            f"    server's receipt -> decoded frame reaches MediaRelay (jitter buffer and "
+            f"decoder): {_ms(f['decode'])}"
+        )
+        lines.append(
+            f"    decoded frame reaches MediaRelay -> listener's arrival: {_ms(f['after_server'])}"
+        )
+    else:
+        lines.append(
+            f"    server's receipt (forward() entered) -> listener's arrival: "
+            f"{_ms(f['after_server'])}"
         )
     if f["loops"]:
         lines.append(
-            f"  server fan-out loop per packet (forward() entered -> last copy sent): "
+            f"    server fan-out loop per packet (forward() entered -> last copy sent): "
             f"{_ms(f['loops'])}"
         )
     per_listener = f["mem_per_listener_kib"]
@@ -1093,7 +1353,7 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         f"  memory per listener: {per_listener:.0f} KiB (server RSS "
         f"{run['rss_before_kib'] / mib:.1f} MiB before the listeners, "
         f"{run['rss_after_kib'] / mib:.1f} MiB with {run['ready']} connected, "
-        f"{run['rss_end_kib'] / mib:.1f} MiB after the window)"
+        f"{run['rss_end_kib'] / mib:.1f} MiB at the end)"
     )
     if targets:
         memory += f" (target ≤ 256 KiB: {_verdict(per_listener <= 256)})"
@@ -1109,7 +1369,8 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         f"  CPU in the window (cores): server {f['server_share_proc']:.2f}, "
         f"listener + speaker processes {f['clients_share']:.2f}, "
         f"rest of the machine {max(0.0, others):.2f}; machine busy "
-        f"{f['machine_share']:.2f} of {os.cpu_count()}"
+        f"{f['machine_share']:.2f} of {os.cpu_count()}; listener processes' CPU per packet "
+        f"received: {f['client_us_per_packet']:.0f} µs ({opts.listener_hook} hook)"
     )
     return lines
 
@@ -1126,8 +1387,12 @@ async def _run_mode(opts: Options, mode: str, listeners: int, log, log_dir: Path
 
 async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
     """Run the benchmark; return the report's lines. Progress goes to `log`."""
+    from media.forwarder import K_SLOTS
+
     if opts.listeners < 1 or opts.speakers < 1 or opts.seconds <= 0:
         raise BenchError("--listeners, --speakers and --seconds must be positive")
+    if opts.speakers > K_SLOTS:
+        raise BenchError(f"--speakers: at most {K_SLOTS}, the room's slots (all forwarded)")
     log_dir = Path(tempfile.mkdtemp(prefix="bench_fanout-"))
     failed = True
     try:
@@ -1150,11 +1415,12 @@ async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
         + (f" (baseline-listeners={opts.baseline_listeners})" if opts.baseline else "")
         + f" processes={opts.processes} concurrency={opts.concurrency} "
         f"idle={opts.idle_seconds:g}s warm-up={opts.warmup_seconds:g}s "
-        f"grace={opts.grace_seconds:g}s",
+        f"grace={opts.grace_seconds:g}s drain-limit={opts.drain_limit:g}s "
+        f"client-nice={opts.client_nice} listener-hook={opts.listener_hook}",
         f"machine: {os.cpu_count()} CPUs, shared by everything: the server is one process "
         f"(its CPU alone is measured), but {min(opts.processes, opts.listeners)} listener "
-        f"processes and 1 speaker process compete with it for the same CPUs, so the delay "
-        f"and spread figures include the listeners' own queueing",
+        f"processes (at nice {opts.client_nice}) and 1 speaker process compete with it for the "
+        f"same CPUs, so the delay and spread figures include the listeners' own queueing",
         "all traffic on 127.0.0.1; clock CLOCK_MONOTONIC shared by all processes",
     ]
     fp = _figures(passthrough, opts)

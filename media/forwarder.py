@@ -17,6 +17,8 @@ Works with aiortc 1.16.0 exactly: it reaches into private attributes, marked whe
 from __future__ import annotations
 
 import asyncio
+import datetime
+import functools
 import logging
 import random
 import struct
@@ -26,6 +28,7 @@ from collections.abc import Callable
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtp import RtpPacket
 
@@ -61,6 +64,32 @@ class _Silence(MediaStreamTrack):
 
     async def recv(self):
         await self._never
+
+
+class _SharedCertificate(RTCCertificate):
+    """One DTLS key and certificate, and one OpenSSL context, for all of the hub's peer
+    connections. aiortc makes all three per connection; browsers only compare the
+    fingerprint in our answer, so one is enough (about 28 KiB less per connection)."""
+
+    def __init__(self, key, cert) -> None:
+        super().__init__(key, cert)
+        self._contexts: dict[tuple, object] = {}
+
+    def _create_ssl_context(self, srtp_profiles):
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = super()._create_ssl_context(srtp_profiles)
+        return context
+
+
+async def _no_sender_reports(sender) -> None:
+    """Stands in for a slot sender's RTCRtpSender._run_rtcp (private, aiortc 1.16.0): no
+    sender reports, whose counters would be zero anyway since the forwarder writes the RTP
+    itself. They were three RTCP packets a second per listener, about half of the idle
+    cost. Sets the two events RTCRtpSender.stop() waits for."""
+    sender._RTCRtpSender__rtcp_started.set()
+    sender._RTCRtpSender__rtcp_exited.set()
 
 
 class _Slot:
@@ -124,7 +153,9 @@ class Peer:
             return False
         if pair is not self._pair:
             self._pair = pair
-            self._send = pair.protocol.transport.sendto
+            # private: asyncio's socket. Skips the transport's Python sendto; a full send
+            # buffer drops the copy (BlockingIOError is an OSError) instead of queueing it.
+            self._send = pair.protocol.transport._sock.sendto
             self._addr = pair.remote_addr
         self._srtp = srtp
         return True
@@ -155,6 +186,7 @@ class RoomForwarder:
         if self.hub.peer_count() >= self.hub.max_peers:
             raise MediaError("media_full", "The audio server is full; try again shortly.")
         pc = RTCPeerConnection(self.hub.configuration())
+        pc._RTCPeerConnection__certificates = [self.hub.certificate()]  # private: shared
         peer = Peer(self, member_id, token, pc)
         self.hub.peers_open += 1
         try:
@@ -168,6 +200,9 @@ class RoomForwarder:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(_Silence())
                 transceiver.sender._ssrc = slot.ssrc  # private: shared per slot (see module doc)
+                transceiver.sender._run_rtcp = functools.partial(
+                    _no_sender_reports, transceiver.sender
+                )
             _take_over_receiver(mic.receiver, peer)
             await pc.setLocalDescription(await pc.createAnswer())
         except MediaError:
@@ -444,6 +479,15 @@ class MediaHub:
         self.peers_open = 0
         self._on_active = on_active_speakers
         self._tasks: set[asyncio.Task] = set()
+        self._certificate: _SharedCertificate | None = None
+
+    def certificate(self) -> _SharedCertificate:
+        """The DTLS certificate of new connections; aiortc's are valid for 30 days, so a
+        new one is made a day before it expires (open connections keep theirs)."""
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+        if self._certificate is None or self._certificate.expires < soon:
+            self._certificate = _SharedCertificate.generateCertificate()
+        return self._certificate
 
     def spawn(self, coro) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""
