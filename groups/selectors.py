@@ -45,6 +45,22 @@ def is_active_member(group_id: int, member) -> bool:
     ).exists()
 
 
+def manager_membership(group_id: int | None, member) -> Membership | None:
+    """The member's membership if they manage the group (owner or manager), else None."""
+    if group_id is None or member is None or not member.is_authenticated:
+        return None
+    return Membership.objects.filter(
+        group_id=group_id,
+        member=member,
+        status=Membership.Status.ACTIVE,
+        role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
+    ).first()
+
+
+def manages_group(member, group_id: int | None) -> bool:
+    return manager_membership(group_id, member) is not None
+
+
 def can_see_group_content(group: Group, member) -> bool:
     return not group.is_private or is_active_member(group.pk, member)
 

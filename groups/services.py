@@ -7,6 +7,7 @@ from django.utils.text import slugify
 from accounts.models import NotificationKind
 from accounts.notifications import notify
 from groups.models import Group, Membership
+from groups.selectors import manager_membership
 
 # Addresses that /groups/<slug>/ can't have because the site's own pages use them.
 RESERVED_SLUGS = frozenset({"new"})
@@ -60,12 +61,7 @@ def group_leave(*, group: Group, member) -> None:
 
 
 def _require_manager(group: Group, actor) -> Membership:
-    membership = Membership.objects.filter(
-        group=group,
-        member=actor,
-        status=Membership.Status.ACTIVE,
-        role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
-    ).first()
+    membership = manager_membership(group.pk, actor)
     if membership is None:
         raise PermissionDenied("Only the group's managers can do that.")
     return membership

@@ -18,6 +18,7 @@ from django.http import Http404
 
 from media import MediaError
 from rooms import broadcast, media_bridge, protocol, selectors, services, snapshots
+from rooms.background import spawn
 from rooms.errors import RoomError
 from rooms.models import Room
 
@@ -69,15 +70,6 @@ ACTIONS = {
 KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
 
 
-_background: set[asyncio.Task] = set()
-
-
-def _spawn(coro) -> None:
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     member = None
@@ -93,7 +85,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # this one waiting for the database) without calling disconnect(). Whatever
             # this socket still holds is released here, so no ghost stays in the room.
             if self.joined or self.has_media:
-                _spawn(self._release())
+                spawn(self._release())
 
     async def _release(self) -> None:
         if self.has_media:
@@ -149,7 +141,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             # The socket went away while the join waited its turn for the database; the join
             # still runs, so queue the matching leave behind it: no ghost listeners.
-            _spawn(
+            spawn(
                 database_sync_to_async(services.participant_leave)(
                     room_id=self.room_id, member=user, connection=self.channel_name
                 )

@@ -16,6 +16,7 @@ from django.conf import settings
 from media import MediaHub
 from media.ice import use_host_addresses
 from rooms import protocol
+from rooms.background import spawn
 from rooms.broadcast import room_group
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ ACTIVE_SPEAKERS_INTERVAL = 0.25
 _hub: MediaHub | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _last_active: dict[int, float] = {}
-_background: set[asyncio.Task] = set()
 
 
 def hub() -> MediaHub:
@@ -51,9 +51,7 @@ def _on_active_speakers(room_id: int, members: list[int]) -> None:
         return
     _last_active[room_id] = now
     text = protocol.speakers_active(members=members)
-    _spawn(
-        get_channel_layer().group_send(room_group(room_id), {"type": "room.event", "text": text})
-    )
+    spawn(get_channel_layer().group_send(room_group(room_id), {"type": "room.event", "text": text}))
 
 
 def _soon(callback, *args) -> None:
@@ -70,14 +68,8 @@ def publishing_soon(room_id: int, member_id: int, allowed: bool) -> None:
 
 
 def detach_soon(room_id: int, member_id: int) -> None:
-    _soon(lambda: _spawn(_hub.detach(room_id, member_id)))
+    _soon(lambda: spawn(_hub.detach(room_id, member_id)))
 
 
 def close_room_soon(room_id: int) -> None:
-    _soon(lambda: _spawn(_hub.close_room(room_id)))
-
-
-def _spawn(coro) -> None:
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    _soon(lambda: spawn(_hub.close_room(room_id)))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import SUSPENDED_FOREVER, Member, NotificationKind
 from accounts.notifications import notify
 from groups.models import Group, GroupBan, Membership
+from groups.selectors import manages_group
 from rooms import broadcast, media_bridge
 from rooms.models import (
     AuditAction,
@@ -46,17 +47,6 @@ def is_platform_moderator(member) -> bool:
 def require_platform_moderator(member) -> None:
     if not is_platform_moderator(member):
         raise PermissionDenied("Only platform moderators can do that.")
-
-
-def manages_group(member, group_id: int | None) -> bool:
-    if group_id is None or member is None or not member.is_authenticated:
-        return False
-    return Membership.objects.filter(
-        group_id=group_id,
-        member=member,
-        status=Membership.Status.ACTIVE,
-        role__in=[Membership.Role.OWNER, Membership.Role.MANAGER],
-    ).exists()
 
 
 def audit(
@@ -314,25 +304,7 @@ def _eject(member, *, reason: str, room_ids: list[int] | None = None) -> None:
     for participant in present.select_related("room"):
         room = Room.objects.select_for_update().get(pk=participant.room_id)
         was_on_stage = participant.on_stage
-        if participant.role != "host":
-            participant.role = "listener"
-        participant.muted = True
-        participant.hand_raised_at = None
-        participant.invited_at = None
-        participant.is_present = False
-        participant.connection = ""
-        participant.left_at = timezone.now()
-        participant.save(
-            update_fields=[
-                "role",
-                "muted",
-                "hand_raised_at",
-                "invited_at",
-                "is_present",
-                "connection",
-                "left_at",
-            ]
-        )
+        participant.send_away(at=timezone.now(), keep_host=True)
         room.version += 1
         room.save(update_fields=["version"])
         if was_on_stage:

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from accounts.models import Block, Member
 from accounts.notifications import notify_followers_live
-from groups.selectors import active_member_ids
+from groups.selectors import active_member_ids, manages_group
 from rooms import broadcast, media_bridge, permissions, protocol, snapshots
 from rooms.errors import Conflict, NotAllowed, NotFound, RoomNotLive, StageFull
 from rooms.models import STAGE_ROLES, AuditAction, Participant, Role, Room, RoomBan
-from rooms.moderation import audit, is_platform_moderator, manages_group
+from rooms.moderation import audit, is_platform_moderator
 
 
 def moderator_powers(room: Room, member) -> bool:
@@ -541,23 +541,7 @@ def _remove(room_id: int, actor, member_id: int, *, action: str, reason: str) ->
             before={"role": target.role, "present": target.is_present},
             after={"present": False, "banned": banned},
         )
-        target.role = Role.LISTENER
-        target.muted = True
-        target.hand_raised_at = None
-        target.invited_at = None
-        target.is_present = False
-        target.connection = ""
-        target.left_at = timezone.now()
-        _save(
-            target,
-            "role",
-            "muted",
-            "hand_raised_at",
-            "invited_at",
-            "is_present",
-            "connection",
-            "left_at",
-        )
+        target.send_away(at=timezone.now())
         if banned:
             RoomBan.objects.get_or_create(
                 room=room, member_id=member_id, defaults={"banned_by": actor, "reason": reason}

@@ -133,6 +133,29 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return f"{self.member} ({self.role}) in {self.room}"
 
+    def send_away(self, *, at, keep_host: bool = False) -> None:
+        """End the member's presence as a quiet listener (removal, bans, suspensions): off
+        the stage, muted, no hand, no invitation. Saves only those fields."""
+        if not (keep_host and self.role == Role.HOST):
+            self.role = Role.LISTENER
+        self.muted = True
+        self.hand_raised_at = None
+        self.invited_at = None
+        self.is_present = False
+        self.connection = ""
+        self.left_at = at
+        self.save(
+            update_fields=[
+                "role",
+                "muted",
+                "hand_raised_at",
+                "invited_at",
+                "is_present",
+                "connection",
+                "left_at",
+            ]
+        )
+
     @property
     def on_stage(self) -> bool:
         return self.role in STAGE_ROLES

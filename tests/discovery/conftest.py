@@ -5,12 +5,9 @@ import html
 import itertools
 import re
 
-import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-
 from events.models import RSVP, EventSpeaker
 from rooms import services as room_services
+from tests.pages import page_queries, section
 
 _sockets = itertools.count(1)
 
@@ -44,26 +41,5 @@ def cards(page: str, kind: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.fixture
-def page_queries():
-    """GET a page and return how many queries rendering it took."""
-
-    def count(client, url: str) -> int:
-        with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url)
-        assert response.status_code == 200
-        return len(ctx.captured_queries)
-
-    return count
-
-
-@pytest.fixture
-def section():
-    """The HTML of the page section labelled by the heading with this id ("" if absent)."""
-
-    def cut(response, heading_id: str) -> str:
-        page = response.content.decode()
-        match = re.search(rf'<section[^>]*aria-labelledby="{heading_id}".*?</section>', page, re.S)
-        return "" if match is None else match[0]
-
-    return cut
+# Fixtures shared with the other page tests.
+__all__ = ["page_queries", "section"]
