@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.MemberTimezoneMiddleware",
-    "rooms.middleware.ModerationMiddleware",
+    "rooms.moderation.middleware.ModerationMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,7 +99,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.viewer",
                 "accounts.context_processors.notifications",
-                "rooms.middleware.warnings",
+                "rooms.moderation.middleware.warnings",
             ],
         },
     },

@@ -5,7 +5,7 @@ from django.views.static import serve
 
 from events import search
 from events import views as event_views
-from rooms import dashboard as room_dashboard
+from rooms.moderation import views as moderation_views
 
 urlpatterns = [
     path("", event_views.home, name="home"),
@@ -16,8 +16,8 @@ urlpatterns = [
     path("groups/", include("groups.urls")),
     path("events/", include("events.urls")),
     path("rooms/", include("rooms.urls")),
-    path("moderation/", include("rooms.dashboard_urls")),
-    path("report/", room_dashboard.report_create, name="report"),
+    path("moderation/", include("rooms.moderation.urls")),
+    path("report/", moderation_views.report_create, name="report"),
 ]
 
 if settings.SERVE_FILES:

@@ -3,7 +3,7 @@
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 
-from groups.models import Group, Membership
+from groups.models import Group, GroupBan, Membership
 
 # Owner first, then managers, then members.
 ROLE_ORDER = Case(
@@ -115,3 +115,10 @@ def groups_matching(query: str, *, limit: int) -> list[Group]:
         Q(name__icontains=query) | Q(is_private=False, description__icontains=query)
     )
     return list(groups.order_by("-member_count", "name")[:limit])
+
+
+def is_banned(group_id: int | None, member) -> bool:
+    """Is the member banned from the group (and so from its rooms and events)?"""
+    if group_id is None or member is None or not member.is_authenticated:
+        return False
+    return GroupBan.objects.filter(group_id=group_id, member=member).exists()

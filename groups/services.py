@@ -6,7 +6,7 @@ from django.utils.text import slugify
 
 from accounts.models import NotificationKind
 from accounts.notifications import notify
-from groups.models import Group, Membership
+from groups.models import Group, GroupBan, Membership
 from groups.selectors import manager_membership
 
 # Addresses that /groups/<slug>/ can't have because the site's own pages use them.
@@ -134,3 +134,21 @@ def membership_demote(*, actor, membership: Membership) -> Membership:
         membership.role = Membership.Role.MEMBER
         membership.save(update_fields=["role"])
     return membership
+
+
+def member_ban(*, group: Group, member, banned_by, reason: str = "") -> tuple[GroupBan, str | None]:
+    """Keep a member out of the group: the ban stays and their membership ends. The owner
+    can't be banned. Returns the ban and the membership role the member had.
+
+    The caller has checked the actor's right and writes the audit entry
+    (rooms.moderation.services.group_ban, which also takes the member out of live rooms)."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(group=group, member=member)
+        current = membership.first()
+        if current is not None and current.role == Membership.Role.OWNER:
+            raise ValueError("The group's owner can't be banned.")
+        ban, _ = GroupBan.objects.get_or_create(
+            group=group, member=member, defaults={"banned_by": banned_by, "reason": reason[:500]}
+        )
+        membership.delete()
+    return ban, current.role if current else None

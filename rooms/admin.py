@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
-from rooms import moderation
 from rooms.models import AuditEntry, Participant, Report, Room, RoomBan, Warning
+from rooms.moderation import services as moderation
 
 
 class ParticipantInline(admin.TabularInline):

@@ -9,7 +9,6 @@ room's `version`, not on every message arriving: a client that sees a gap sends 
 """
 
 import asyncio
-import contextvars
 import logging
 import time
 
@@ -18,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from rooms import protocol, snapshots
+from rooms import eventloop, protocol, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,9 @@ def reaction(room_id: int, member_id: int, emoji: str) -> None:
 def room_ended(room_id: int, version: int) -> None:
     """Everyone sees "This room has ended"; consumers close their sockets after it."""
     text = protocol.room_ended(version=version)
-    _after_commit(room_group(room_id), {"type": "room.closing", "text": text, "code": 4410})
+    _after_commit(
+        room_group(room_id), {"type": "room.closing", "text": text, "code": protocol.Close.ENDED}
+    )
 
 
 # --- One member -----------------------------------------------------------------------------
@@ -96,7 +97,8 @@ def role_changed(room_id: int, member_id: int, version: int, you: dict) -> None:
 def member_removed(room_id: int, member_id: int, version: int, *, banned: bool) -> None:
     text = protocol.removed(version=version, banned=banned)
     _after_commit(
-        member_group(room_id, member_id), {"type": "room.closing", "text": text, "code": 4403}
+        member_group(room_id, member_id),
+        {"type": "room.closing", "text": text, "code": protocol.Close.FORBIDDEN},
     )
 
 
@@ -121,17 +123,22 @@ def session_replaced(room_id: int, member_id: int, new_channel: str) -> None:
     )
 
 
+# --- Not database changes: sent at once ---------------------------------------------------
+
+
+def speakers_active(room_id: int, members: list[int]) -> None:
+    """Who is talking, from the forwarder's audio levels (rooms.media_bridge throttles it).
+    It is not a database change, so it goes out at once; call on the event loop."""
+    text = protocol.speakers_active(members=members)
+    eventloop.spawn(
+        get_channel_layer().group_send(room_group(room_id), {"type": "room.event", "text": text})
+    )
+
+
 # --- Audience, coalesced --------------------------------------------------------------------
 
-_loop: asyncio.AbstractEventLoop | None = None
 _audience_pending: set[int] = set()
 _audience_last_sent: dict[int, float] = {}
-
-
-def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Remember the server's event loop; coalesced audience updates are timed on it."""
-    global _loop
-    _loop = loop
 
 
 def audience_changed(room_id: int) -> None:
@@ -139,14 +146,9 @@ def audience_changed(room_id: int) -> None:
 
 
 def _schedule_audience(room_id: int) -> None:
-    loop = _loop
-    if loop is None or loop.is_closed() or not loop.is_running():
+    if not eventloop.call_soon(_audience_flush_later, room_id):
         # No consumer runs in this process (a management command, a plain test): send now.
         _send_now(room_group(room_id), {"type": "room.event", "text": _audience_text(room_id)})
-        return
-    # A fresh context: the caller's belongs to asgiref's sync thread, and a task that
-    # inherited it could not call back into that thread.
-    loop.call_soon_threadsafe(_audience_flush_later, room_id, context=contextvars.Context())
 
 
 def _audience_flush_later(room_id: int) -> None:
@@ -155,7 +157,7 @@ def _audience_flush_later(room_id: int) -> None:
         return
     _audience_pending.add(room_id)
     wait = _audience_last_sent.get(room_id, 0.0) + AUDIENCE_INTERVAL - time.monotonic()
-    asyncio.get_running_loop().create_task(_audience_flush(room_id, max(wait, 0.0)))
+    eventloop.spawn(_audience_flush(room_id, max(wait, 0.0)))
 
 
 async def _audience_flush(room_id: int, wait: float) -> None:

@@ -16,11 +16,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from accounts.selectors import blocked_ids
 from media import MediaError
-from rooms import broadcast, media_bridge, protocol, selectors, services, snapshots
-from rooms.background import spawn
+from rooms import broadcast, eventloop, media_bridge, protocol, selectors, services
 from rooms.errors import RoomError
+from rooms.eventloop import spawn
 from rooms.models import Room
+from rooms.protocol import Close
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +35,6 @@ FLOOD_CLOSE_AFTER = 40
 CONNECTS_PER_WINDOW = 10
 CONNECT_WINDOW = 10.0
 MAX_SOCKETS_PER_MEMBER = 3
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_REPLACED = 4409
-CLOSE_ENDED = 4410
-CLOSE_NOT_LIVE = 4412
-CLOSE_FLOOD = 4429
-CLOSE_TOO_BIG = 1009
 
 _recent_connects: dict[tuple[int, int], deque] = defaultdict(deque)
 _open_sockets: dict[tuple[int, int], int] = defaultdict(int)
@@ -113,17 +106,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
-        broadcast.bind_loop(asyncio.get_running_loop())
+        eventloop.bind(asyncio.get_running_loop())
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         user = self.scope.get("user")
         await self.accept()
         if user is None or not user.is_authenticated:
-            await self._refuse("unauthenticated", "Sign in to join rooms.", CLOSE_UNAUTHENTICATED)
+            await self._refuse("unauthenticated", "Sign in to join rooms.", Close.UNAUTHENTICATED)
             return
         self.member = user
         key = (self.room_id, user.pk)
         if not self._connect_allowed(key):
-            await self._refuse("rate_limited", "Too many connections; wait a moment.", CLOSE_FLOOD)
+            await self._refuse("rate_limited", "Too many connections; wait a moment.", Close.FLOOD)
             return
         self.bucket = float(RATE_BURST)
         self.bucket_at = time.monotonic()
@@ -148,15 +141,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             raise
         except Http404:
-            await self._refuse("not_found", "No such room.", CLOSE_NOT_FOUND)
+            await self._refuse("not_found", "No such room.", Close.NOT_FOUND)
             return
         except PermissionDenied as exc:
             await self._refuse(
-                "forbidden", str(exc) or "You can't join this room.", CLOSE_FORBIDDEN
+                "forbidden", str(exc) or "You can't join this room.", Close.FORBIDDEN
             )
             return
         except RoomError as exc:
-            code = CLOSE_ENDED if exc.code == "room_not_live" else CLOSE_FORBIDDEN
+            code = Close.ENDED if exc.code == "room_not_live" else Close.FORBIDDEN
             await self._refuse(exc.code, exc.message, code)
             return
         self.joined = True
@@ -176,7 +169,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         services.participant_join(
             room_id=self.room_id, member=self.member, connection=self.channel_name
         )
-        return services.room_state(room_id=self.room_id, member=self.member)
+        return selectors.room_state(room_id=self.room_id, member=self.member)
 
     def _connect_allowed(self, key: tuple[int, int]) -> bool:
         now = time.monotonic()
@@ -218,12 +211,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if len(text_data) > protocol.MAX_FRAME_BYTES or (
             len(text_data.encode()) > protocol.MAX_FRAME_BYTES
         ):
-            await self.close(code=CLOSE_TOO_BIG)
+            await self.close(code=Close.TOO_BIG)
             return
         if not self._take_token():
             self.flood_strikes += 1
             if self.flood_strikes >= FLOOD_CLOSE_AFTER:
-                await self._refuse("rate_limited", "Too many messages.", CLOSE_FLOOD)
+                await self._refuse("rate_limited", "Too many messages.", Close.FLOOD)
             elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
                 await self.send(
                     text_data=protocol.error("rate_limited", "Slow down: too many messages.")
@@ -257,7 +250,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _dispatch(self, message) -> None:
         if message.type == "state.sync":
-            snapshot = await database_sync_to_async(services.room_state)(
+            snapshot = await database_sync_to_async(selectors.room_state)(
                 room_id=self.room_id, member=self.member
             )
             await self._set_moderator_group(snapshot["you"]["can_moderate"])
@@ -276,7 +269,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Media ------------------------------------------------------------------------------
 
     async def _media_offer(self, sdp: str) -> None:
-        allowed = await database_sync_to_async(services.media_offer_allowed)(
+        allowed = await database_sync_to_async(selectors.media_offer_allowed)(
             room_id=self.room_id, member=self.member, connection=self.channel_name
         )
         try:
@@ -320,19 +313,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_ejected(self, event: dict) -> None:
         if event["rooms"] is None or self.room_id in event["rooms"]:
             await self.send(text_data=event["text"])
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=Close.FORBIDDEN)
 
     async def room_hand_queue(self, event: dict) -> None:
         # Re-read the member's blocks each time (moderators are few): a block made while
         # in the room applies to the next queue.
-        hide = await database_sync_to_async(snapshots.blocked_by)(self.member.pk)
+        hide = await database_sync_to_async(blocked_ids)(self.member)
         queue = [entry for entry in event["queue"] if entry["member"] not in hide]
         await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
 
     async def room_replaced(self, event: dict) -> None:
         if event["channel"] != self.channel_name:
             await self.send(text_data=protocol.session_replaced())
-            await self.close(code=CLOSE_REPLACED)
+            await self.close(code=Close.REPLACED)
 
     async def _set_moderator_group(self, wanted: bool) -> None:
         if wanted == self.in_moderators:

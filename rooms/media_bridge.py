@@ -2,22 +2,18 @@
 
 One MediaHub per process, made on first use on the server's event loop from settings.
 Services call the *_soon functions from their on-commit hooks (sync threads); those hop
-onto the event loop, where all aiortc work happens.
+onto the event loop (rooms.eventloop), where all aiortc work happens.
 """
 
 import asyncio
-import contextvars
 import logging
 import time
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from media import MediaHub
 from media.ice import use_host_addresses
-from rooms import protocol
-from rooms.background import spawn
-from rooms.broadcast import room_group
+from rooms import broadcast, eventloop
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +37,22 @@ def hub() -> MediaHub:
             on_active_speakers=_on_active_speakers,
         )
         _loop = loop
+        eventloop.bind(loop)
     return _hub
 
 
 def _on_active_speakers(room_id: int, members: list[int]) -> None:
-    # Not a database change, so not an on-commit broadcast: it goes straight to the room.
     now = time.monotonic()
     if members and now - _last_active.get(room_id, 0.0) < ACTIVE_SPEAKERS_INTERVAL:
         return
     _last_active[room_id] = now
-    text = protocol.speakers_active(members=members)
-    spawn(get_channel_layer().group_send(room_group(room_id), {"type": "room.event", "text": text}))
+    broadcast.speakers_active(room_id, members)
 
 
-def _soon(callback, *args) -> None:
-    """Run `callback(*args)` on the hub's loop, from any thread; a no-op without a hub."""
-    loop, current = _loop, _hub
-    if current is None or loop is None or loop.is_closed():
-        return
-    loop.call_soon_threadsafe(callback, *args, context=contextvars.Context())
+def _soon(callback) -> None:
+    """Run `callback()` on the hub's loop, from any thread; a no-op without a hub."""
+    if _hub is not None and _loop is eventloop.current():
+        eventloop.call_soon(callback)
 
 
 def publishing_soon(room_id: int, member_id: int, allowed: bool) -> None:
@@ -68,8 +61,8 @@ def publishing_soon(room_id: int, member_id: int, allowed: bool) -> None:
 
 
 def detach_soon(room_id: int, member_id: int) -> None:
-    _soon(lambda: spawn(_hub.detach(room_id, member_id)))
+    _soon(lambda: eventloop.spawn(_hub.detach(room_id, member_id)))
 
 
 def close_room_soon(room_id: int) -> None:
-    _soon(lambda: spawn(_hub.close_room(room_id)))
+    _soon(lambda: eventloop.spawn(_hub.close_room(room_id)))

@@ -1,10 +1,15 @@
 """Who may do what in a room: DESIGN.md section 3, written once.
 
 `allowed()` answers from roles alone. The services call it first and then check the state
-preconditions (is the hand raised, is there an invitation, is the stage full).
+preconditions (is the hand raised, is there an invitation, is the stage full). The room page
+gets the same table (`client_rules()`) to decide which buttons to show; the server decides.
 """
 
+from groups.selectors import manages_group
 from rooms.models import Role
+
+# The Django permission that makes a member a platform moderator (the moderation dashboard).
+PLATFORM_PERMISSION = "rooms.moderate_platform"
 
 HOST, MODERATOR, SPEAKER, LISTENER = Role.HOST, Role.MODERATOR, Role.SPEAKER, Role.LISTENER
 STAGE = frozenset({HOST, MODERATOR, SPEAKER})
@@ -101,3 +106,27 @@ def allowed(
             return True
         return platform and target_role in rules.get("platform", frozenset())
     return False
+
+
+def client_rules() -> dict[str, dict[str, list[str]]]:
+    """The actions on another member, as the room page needs them: for each action, the
+    actor roles ("host", "moderator", "platform") and the target roles each may act on."""
+    return {
+        action: {actor: sorted(targets) for actor, targets in rules.items()}
+        for action, rules in TARGET_ACTIONS.items()
+    }
+
+
+def is_platform_moderator(member) -> bool:
+    return bool(
+        member is not None
+        and member.is_authenticated
+        and member.is_active
+        and (member.is_superuser or member.has_perm(PLATFORM_PERMISSION))
+    )
+
+
+def moderator_powers(room, member) -> bool:
+    """Moderator powers over a room without a role in it: platform moderators everywhere,
+    group managers in their group's rooms."""
+    return is_platform_moderator(member) or manages_group(member, room.group_id)

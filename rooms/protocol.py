@@ -17,6 +17,41 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_SDP_BYTES = 16 * 1024
 REACTIONS = ("👏", "❤️", "😂", "💯", "🙌", "🤔", "👍", "🔥")
 
+
+class Close:
+    """The socket's close codes. Daphne lets an application close only with 1000 or
+    3000-4999, so every code of ours is 4xxx except TOO_BIG (see the consumer)."""
+
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    REPLACED = 4409
+    ENDED = 4410
+    NOT_LIVE = 4412
+    FLOOD = 4429
+    TOO_BIG = 1009
+
+
+# Close codes after which reconnecting can't help, with what the room page says.
+TERMINAL_CLOSES = {
+    Close.UNAUTHENTICATED: "Sign in to join this room.",
+    Close.FORBIDDEN: "You can't be in this room.",
+    Close.NOT_FOUND: "This room doesn't exist.",
+    Close.REPLACED: "You opened this room in another tab or window.",
+    Close.ENDED: "This room has ended.",
+    Close.NOT_LIVE: "This room isn't live.",
+    Close.FLOOD: "Too many connections or messages. Reload the page in a minute.",
+}
+
+
+def client_closes() -> dict:
+    """What the room page needs to know of close codes (handed over with json_script)."""
+    return {
+        "ended": Close.ENDED,
+        "terminal": {str(code): text for code, text in TERMINAL_CLOSES.items()},
+    }
+
+
 MemberId = Annotated[StrictInt, Field(gt=0, lt=2**63)]
 
 

@@ -1,11 +1,17 @@
 """Reads about rooms, with access checks. Each returns the object or raises."""
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from accounts.models import Block
+from accounts.models import Block, Member
+from groups.selectors import is_active_member, is_banned
+from rooms import snapshots
+from rooms.errors import NotAllowed, NotFound, RoomNotLive
 from rooms.models import MODERATING_ROLES, STAGE_ROLES, Participant, Room, RoomBan
+from rooms.permissions import is_platform_moderator, moderator_powers
 
 STAGE_PREVIEW = 6
 
@@ -69,9 +75,6 @@ def room_get_for_member(room_id: int, member) -> Room:
 def room_check_access(room: Room, member) -> None:
     """May the member be in the room? Checked at page load, at websocket connect and (through
     presence) at every media offer."""
-    from groups.selectors import is_active_member
-    from rooms.moderation import is_group_banned, is_platform_moderator
-
     if member is None or not member.is_authenticated:
         raise PermissionDenied("Sign in to join rooms.")
     if member.is_suspended:
@@ -82,7 +85,7 @@ def room_check_access(room: Room, member) -> None:
     if room.visibility == Room.Visibility.GROUP and not is_active_member(room.group_id, member):
         # Group-only rooms don't exist for outsiders.
         raise Http404("No such room")
-    if is_group_banned(room.group_id, member):
+    if is_banned(room.group_id, member):
         raise PermissionDenied("You've been banned from this group.")
     if RoomBan.objects.filter(room=room, member=member).exists():
         raise PermissionDenied("You've been removed from this room.")
@@ -92,3 +95,34 @@ def room_check_access(room: Room, member) -> None:
     if Block.objects.filter(blocker_id__in=moderators, blocked=member).exists():
         # Blocked by the host or a moderator of this room.
         raise PermissionDenied("You can't join this room.")
+
+
+def room_state(*, room_id: int, member) -> dict:
+    """The full snapshot for one member (room.state), read in one transaction."""
+    with transaction.atomic():
+        room = Room.objects.filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("No such room.")
+        participant = Participant.objects.filter(room=room, member=member).first()
+        if participant is None:
+            raise NotFound("You aren't in this room.")
+        participant.member = member
+        return snapshots.room_snapshot(room, participant, platform=moderator_powers(room, member))
+
+
+def media_offer_allowed(*, room_id: int, member, connection: str) -> bool:
+    """May this socket attach audio? Returns whether the member may be heard now.
+
+    Checked at every offer: the member must be present in the live room through this very
+    socket (so banned and removed members, and old tabs, are refused)."""
+    room = Room.objects.filter(pk=room_id, status=Room.Status.LIVE).first()
+    if room is None:
+        raise RoomNotLive("This room isn't live.")
+    participant = Participant.objects.filter(
+        room=room, member=member, is_present=True, connection=connection
+    ).first()
+    if participant is None or RoomBan.objects.filter(room=room, member=member).exists():
+        raise NotAllowed("You aren't in this room.")
+    if Member.objects.filter(pk=member.pk, suspended_until__gt=timezone.now()).exists():
+        raise NotAllowed("Your account is suspended.")
+    return participant.on_stage and not participant.muted

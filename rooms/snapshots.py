@@ -3,9 +3,11 @@
 Each builder costs a fixed number of queries however many people are in the room.
 """
 
+from collections.abc import Collection
+
 from django.db.models import Case, IntegerField, Value, When
 
-from accounts.models import Block
+from accounts.selectors import blocked_ids
 from rooms.models import STAGE_ROLES, Participant, Role, Room
 
 AUDIENCE_PAGE = 30
@@ -56,7 +58,7 @@ def audience_page(room_id: int, *, offset: int = 0, limit: int = AUDIENCE_PAGE) 
     return [person(p) for p in people]
 
 
-def hand_queue(room_id: int, *, hide: frozenset[int] = frozenset()) -> list[dict]:
+def hand_queue(room_id: int, *, hide: Collection[int] = frozenset()) -> list[dict]:
     people = (
         Participant.objects.filter(
             room_id=room_id,
@@ -72,13 +74,6 @@ def hand_queue(room_id: int, *, hide: frozenset[int] = frozenset()) -> list[dict
         for p in people
         if p.member_id not in hide
     ]
-
-
-def blocked_by(member_id: int) -> frozenset[int]:
-    """Members this member has blocked: their raised hands are hidden from them."""
-    return frozenset(
-        Block.objects.filter(blocker_id=member_id).values_list("blocked_id", flat=True)
-    )
 
 
 def you(participant: Participant, *, platform: bool) -> dict:
@@ -106,7 +101,7 @@ def room_snapshot(room: Room, participant: Participant, *, platform: bool) -> di
         },
         "stage": stage(room.pk),
         "audience": {"count": audience_count(room.pk), "first_page": audience_page(room.pk)},
-        "hand_queue": hand_queue(room.pk, hide=blocked_by(participant.member_id))
+        "hand_queue": hand_queue(room.pk, hide=blocked_ids(participant.member))
         if me["can_moderate"]
         else [],
         "you": me,

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from rooms import protocol, selectors, services, snapshots
+from rooms import permissions, protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.forms import RoomForm
 from rooms.ice import browser_ice_servers
@@ -45,7 +45,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
 def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
     room = selectors.room_get_for_member(room_id, request.user)
     can_moderate = (
-        services.moderator_powers(room, request.user)
+        permissions.moderator_powers(room, request.user)
         or room.participants.filter(member=request.user, role__in=MODERATING_ROLES).exists()
     )
     # The room moderators' panel: reports filed in this room.
@@ -68,6 +68,11 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
             "room_reports": room_reports,
             "reactions": protocol.REACTIONS,
             "ice_servers_json": json.dumps(browser_ice_servers(request.user)),
+            # The realtime rules the page needs, declared once on the server.
+            "realtime": {
+                "closes": protocol.client_closes(),
+                "permissions": permissions.client_rules(),
+            },
         },
     )
 

@@ -133,6 +133,16 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return f"{self.member} ({self.role}) in {self.room}"
 
+    def take_role(self, role: str) -> None:
+        """Move to `role` with no hand and no invitation, muted: everyone arrives on stage
+        muted and unmutes themselves, and a listener has nothing to unmute. Saves only those
+        fields."""
+        self.role = role
+        self.muted = True
+        self.hand_raised_at = None
+        self.invited_at = None
+        self.save(update_fields=["role", "muted", "hand_raised_at", "invited_at"])
+
     def send_away(self, *, at, keep_host: bool = False) -> None:
         """End the member's presence as a quiet listener (removal, bans, suspensions): off
         the stage, muted, no hand, no invitation. Saves only those fields."""

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Member
 from groups.models import Membership
-from rooms import moderation, services
+from rooms import services
 from rooms.errors import StageFull
 from rooms.models import (
     AuditAction,
@@ -22,6 +22,7 @@ from rooms.models import (
     Role,
     Room,
 )
+from rooms.moderation import services as moderation
 from tests.conftest import make_group, make_member, make_room
 from tests.moderation.helpers import audit_count, latest_audit, logged_in, present
 

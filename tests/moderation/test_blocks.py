@@ -8,9 +8,10 @@ from channels.db import database_sync_to_async
 
 from accounts.models import Block
 from accounts.services import block_create
-from rooms import consumers, services
+from rooms import services
 from rooms.errors import NotAllowed
 from rooms.models import Participant, Role
+from rooms.protocol import Close
 from tests.conftest import make_room
 from tests.moderation.helpers import logged_in, present
 from tests.rooms.wsutil import connect, drain, refused, send, until
@@ -77,7 +78,7 @@ async def test_a_blocked_member_cannot_open_the_socket(alice, bob, carol, blocke
     error, code = await refused(carol, room.pk)
 
     assert (error["code"], error["message"]) == ("forbidden", "You can't join this room.")
-    assert code == consumers.CLOSE_FORBIDDEN
+    assert code == Close.FORBIDDEN
     assert not await database_sync_to_async(
         Participant.objects.filter(room=room, member=carol, is_present=True).exists
     )()

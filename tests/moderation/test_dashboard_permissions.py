@@ -29,7 +29,6 @@ from django.utils import timezone
 
 from accounts.models import Member
 from groups.models import GroupBan, Membership
-from rooms import moderation
 from rooms.models import (
     AuditAction,
     AuditEntry,
@@ -39,6 +38,7 @@ from rooms.models import (
     RoomBan,
     Warning,
 )
+from rooms.moderation import services as moderation
 from tests.conftest import make_group, make_member, make_room
 from tests.moderation.helpers import audit_count, flashes, latest_audit, moderated_room, present
 

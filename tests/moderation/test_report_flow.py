@@ -14,8 +14,8 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from rooms import moderation
 from rooms.models import AuditAction, Report, ReportCategory, Room, Warning
+from rooms.moderation import services as moderation
 from tests.conftest import make_group, make_member, make_room
 from tests.moderation.helpers import flashes, logged_in, make_platform_moderator
 

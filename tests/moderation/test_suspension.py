@@ -10,9 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts.models import SUSPENDED_FOREVER, Member
-from rooms import consumers, moderation, services
+from rooms import selectors, services
 from rooms.errors import NotAllowed
 from rooms.models import AuditEntry, Participant, Report, Room
+from rooms.moderation import services as moderation
+from rooms.protocol import Close
 from tests.conftest import make_group, make_room
 from tests.moderation.helpers import audit_count, flashes, logged_in, present
 from tests.rooms.wsutil import close_code, connect, refused, send, until
@@ -87,7 +89,7 @@ def test_it_refuses_the_room_page_and_media(alice, carol):
     room = make_room(alice)
     participant = present(room, carol)
     assert (
-        services.media_offer_allowed(
+        selectors.media_offer_allowed(
             room_id=room.pk, member=carol, connection=participant.connection
         )
         is False
@@ -95,7 +97,7 @@ def test_it_refuses_the_room_page_and_media(alice, carol):
     _suspend(carol)  # a suspension written while her socket is still counted present
 
     with pytest.raises(NotAllowed, match="suspended"):
-        services.media_offer_allowed(
+        selectors.media_offer_allowed(
             room_id=room.pk, member=carol, connection=participant.connection
         )
     assert logged_in(carol).get(f"/rooms/{room.pk}/").status_code == 403
@@ -111,7 +113,7 @@ def test_it_takes_a_suspended_member_out_of_every_live_room(alice, bob, carol, m
     assert not Participant.objects.filter(member=carol, is_present=True).exists()
     for room in rooms:
         with pytest.raises(NotAllowed):
-            services.media_offer_allowed(
+            selectors.media_offer_allowed(
                 room_id=room.pk, member=carol, connection=f"test-channel-{carol.pk}"
             )
 
@@ -133,7 +135,7 @@ def test_unsuspending_restores_access(alice, carol, mod):
     assert client.get("/").status_code == 200
     assert client.get(f"/rooms/{room.pk}/").status_code == 200
     services.participant_join(room_id=room.pk, member=carol, connection="c1")
-    assert services.media_offer_allowed(room_id=room.pk, member=carol, connection="c1") is False
+    assert selectors.media_offer_allowed(room_id=room.pk, member=carol, connection="c1") is False
 
 
 def test_a_suspension_that_has_run_out_lets_the_member_back(carol):
@@ -234,7 +236,7 @@ async def _closed_within(comm, seconds: float, reason: str) -> None:
     assert removed["reason"] == reason
     assert removed["banned"] is True
     left = seconds - (loop.time() - start)
-    assert await close_code(comm, timeout=left) == consumers.CLOSE_FORBIDDEN
+    assert await close_code(comm, timeout=left) == Close.FORBIDDEN
     await comm.disconnect()
 
 
@@ -275,7 +277,7 @@ async def test_a_suspension_closes_the_members_sockets_at_once(alice, bob, carol
     await _audience_count_becomes(host, 0)
     error, code = await refused(await _fresh(carol), room.pk)
     assert (error["code"], error["message"]) == ("forbidden", "Your account is suspended.")
-    assert code == consumers.CLOSE_FORBIDDEN
+    assert code == Close.FORBIDDEN
     assert not await _present_in(room, carol)
     await host.disconnect()
 
@@ -304,6 +306,6 @@ async def test_a_group_ban_closes_only_that_groups_rooms(alice, bob, carol, mod)
     assert (await until(elsewhere, "role.changed"))["you"]["hand_raised"] is True
     error, code = await refused(await _fresh(carol), group_room.pk)
     assert (error["code"], error["message"]) == ("forbidden", "You've been banned from this group.")
-    assert code == consumers.CLOSE_FORBIDDEN
+    assert code == Close.FORBIDDEN
     await elsewhere.disconnect()
     await host.disconnect()

@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from rooms import moderation
 from rooms.models import Warning
+from rooms.moderation import services as moderation
 from tests.conftest import make_room
 from tests.moderation.helpers import logged_in
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import consumers, media_bridge, services
+from rooms import consumers, media_bridge, selectors
 from rooms.errors import NotAllowed
 from tests.conftest import make_room
 from tests.media.peers import Browser, loopback_only, within
@@ -156,6 +156,6 @@ async def test_a_candidate_flood_is_refused(alice, carol, monkeypatch):
 async def test_an_offer_needs_presence_in_the_room(alice, dan):
     room = await database_sync_to_async(make_room)(alice)
     with pytest.raises(NotAllowed):
-        await database_sync_to_async(services.media_offer_allowed)(
+        await database_sync_to_async(selectors.media_offer_allowed)(
             room_id=room.pk, member=dan, connection="specific.nobody"
         )

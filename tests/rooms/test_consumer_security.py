@@ -9,6 +9,7 @@ from django.test import Client
 from config.asgi import application as asgi_application
 from rooms import consumers
 from rooms.models import Participant, Role, Room, RoomBan
+from rooms.protocol import Close
 from tests.conftest import make_room
 from tests.rooms.wsutil import close_code, connect, drain, refused, send, until
 
@@ -93,7 +94,7 @@ async def test_it_refuses_a_socket_without_a_session(alice):
     error = await comm.receive_json_from(timeout=3)
     assert error["code"] == "unauthenticated"
     closed = await comm.receive_output(timeout=3)
-    assert closed == {"type": "websocket.close", "code": consumers.CLOSE_UNAUTHENTICATED}
+    assert closed == {"type": "websocket.close", "code": Close.UNAUTHENTICATED}
 
 
 async def test_it_refuses_a_banned_member_at_connect(alice, dan):
@@ -101,7 +102,7 @@ async def test_it_refuses_a_banned_member_at_connect(alice, dan):
     await database_sync_to_async(RoomBan.objects.create)(room=room, member=dan, banned_by=alice)
     error, code = await refused(dan, room.pk)
     assert error["type"] == "error"
-    assert code == consumers.CLOSE_FORBIDDEN
+    assert code == Close.FORBIDDEN
     assert not await database_sync_to_async(
         Participant.objects.filter(room=room, member=dan, is_present=True).exists
     )()
@@ -111,7 +112,7 @@ async def test_it_refuses_a_room_that_is_not_live(alice, carol):
     room = await _live_room(alice, live=False)
     error, code = await refused(carol, room.pk)
     assert error["code"] == "room_not_live"
-    assert code == consumers.CLOSE_ENDED
+    assert code == Close.ENDED
 
 
 async def test_it_hides_a_group_room_from_outsiders(alice, dan):
@@ -121,7 +122,7 @@ async def test_it_hides_a_group_room_from_outsiders(alice, dan):
     room = await _live_room(alice, group=group, visibility=Room.Visibility.GROUP)
     error, code = await refused(dan, room.pk)
     assert error["code"] == "not_found"
-    assert code == consumers.CLOSE_NOT_FOUND
+    assert code == Close.NOT_FOUND
 
 
 @pytest.mark.parametrize(
@@ -199,7 +200,7 @@ async def test_it_throttles_then_closes_a_flood(alice, carol):
     while True:
         output = await listener.receive_output(timeout=5)
         if output["type"] == "websocket.close":
-            assert output["code"] == consumers.CLOSE_FLOOD
+            assert output["code"] == Close.FLOOD
             break
         events.append(output["text"])
     assert any('"rate_limited"' in text for text in events)
@@ -217,7 +218,7 @@ async def test_it_caps_how_often_one_member_opens_sockets(alice, carol, monkeypa
         await comm.disconnect()
     error, code = await refused(carol, room.pk)
     assert error["code"] == "rate_limited"
-    assert code == consumers.CLOSE_FLOOD
+    assert code == Close.FLOOD
     consumers._recent_connects.clear()
 
 
@@ -228,7 +229,7 @@ async def test_it_gives_the_newer_tab_the_room_and_closes_the_older(alice, carol
     assert state["you"]["member"] == carol.pk
     replaced = await until(old_tab, "session.replaced")
     assert replaced == {"type": "session.replaced"}
-    assert await close_code(old_tab) == consumers.CLOSE_REPLACED
+    assert await close_code(old_tab) == Close.REPLACED
     await old_tab.wait()
     # The old tab's disconnect doesn't end the member's presence.
     participant = await database_sync_to_async(Participant.objects.get)(room=room, member=carol)

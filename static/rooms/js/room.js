@@ -10,16 +10,10 @@ const roomId = Number(root.dataset.roomId);
 const me = Number(root.dataset.memberId);
 const $ = (selector) => root.querySelector(selector);
 
-// Close codes after which reconnecting cannot help.
-const TERMINAL = new Map([
-  [4401, "Sign in to join this room."],
-  [4403, "You can't be in this room."],
-  [4404, "This room doesn't exist."],
-  [4409, "You opened this room in another tab or window."],
-  [4410, "This room has ended."],
-  [4412, "This room isn't live."],
-  [4429, "Too many connections or messages. Reload the page in a minute."],
-]);
+// The server's realtime rules (rooms/protocol.py, rooms/permissions.py), handed over by the page.
+const realtime = JSON.parse(document.getElementById("room-realtime").textContent);
+// Close codes after which reconnecting cannot help, with what to say.
+const TERMINAL = new Map(Object.entries(realtime.closes.terminal).map(([code, text]) => [Number(code), text]));
 
 const state = {
   version: -1,
@@ -34,7 +28,6 @@ let retry = 0;
 let retryTimer = null;
 let pendingBan = null;
 let freshSocket = false; // the next room.state is the first on a new socket
-const listeners = new Set(); // other modules subscribe to events
 const MEDIA_ERRORS = new Set(["bad_sdp", "audio_only", "sdp_too_large", "media_full", "no_peer"]);
 const audio = createAudio({
   send: (type, fields) => send(type, fields),
@@ -47,21 +40,13 @@ const audio = createAudio({
   iceServers: JSON.parse(root.dataset.iceServers || "[]"),
 });
 
-export function onRoomEvent(fn) {
-  listeners.add(fn);
-}
-
-export function send(type, fields = {}) {
+function send(type, fields = {}) {
   if (socket && socket.readyState === WebSocket.OPEN) {
     socket.send(JSON.stringify({ type, ...fields }));
     return true;
   }
   announce("Not connected yet. Try again in a moment.");
   return false;
-}
-
-export function currentState() {
-  return state;
 }
 
 // --- Connection --------------------------------------------------------------------------
@@ -80,14 +65,13 @@ function connect() {
       return;
     }
     handle(event);
-    for (const fn of listeners) fn(event);
   });
   socket.addEventListener("close", (closeEvent) => {
     socket = null;
     if (state.done) return;
     const terminal = TERMINAL.get(closeEvent.code);
     if (terminal) {
-      finish(closeEvent.code === 4410 ? "This room has ended" : "You left the room", terminal);
+      finish(closeEvent.code === realtime.closes.ended ? "This room has ended" : "You left the room", terminal);
       return;
     }
     retry += 1;
@@ -114,7 +98,6 @@ function finish(title, text) {
   $("[data-ended]").hidden = false;
   for (const el of root.querySelectorAll(".controls, .section, [data-invite]")) el.hidden = true;
   announce(`${title}. ${text}`);
-  for (const fn of listeners) fn({ type: "room.closed" });
 }
 
 // --- Events ------------------------------------------------------------------------------
@@ -269,21 +252,13 @@ function identity(person) {
 const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 
 function can(action, target) {
-  // Mirrors the server's rules only to decide which buttons to show; the server decides.
+  // The server's table (rooms/permissions.py) decides which buttons to show; the server decides.
   const you = state.you;
   if (!you || !you.can_moderate || target.member === me) return false;
   const mine = you.is_host ? "host" : you.role === "moderator" ? "moderator" : "platform";
-  const rules = {
-    "speaker.demote": { host: ["moderator", "speaker"], moderator: ["speaker"], platform: ["moderator", "speaker"] },
-    mute: { host: ["moderator", "speaker"], moderator: ["moderator", "speaker"], platform: ["host", "moderator", "speaker"] },
-    "moderator.add": { host: ["speaker", "listener"], platform: ["speaker", "listener"] },
-    "moderator.remove": { host: ["moderator"], platform: ["moderator"] },
-    "member.remove": { host: ["moderator", "speaker", "listener"], moderator: ["speaker", "listener"], platform: ["moderator", "speaker", "listener"] },
-    "speaker.invite": { host: ["listener"], moderator: ["listener"], platform: ["listener"] },
-  };
-  const allowed = (rules[action] || {})[mine] || [];
+  const rules = realtime.permissions[action] || {};
   const role = target.role || "listener";
-  return allowed.includes(role) || (you.platform && ((rules[action] || {}).platform || []).includes(role));
+  return (rules[mine] || []).includes(role) || (you.platform && (rules.platform || []).includes(role));
 }
 
 function personMenu(person) {

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms import dashboard
+from rooms.moderation import views as dashboard
 
 app_name = "moderation"
 

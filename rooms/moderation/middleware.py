@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from rooms.models import Warning
-from rooms.moderation import mark_warnings_seen
+from rooms.moderation.services import mark_warnings_seen
 
 PASS_THROUGH = ("/static/", "/uploads/", "/accounts/logout/")
 

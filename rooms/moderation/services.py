@@ -1,9 +1,5 @@
-"""Moderation: reports, warnings, suspensions, group bans, and the audit log.
-
-Every moderation action, from the dashboard, a room, a group page or the admin, is one
-function here or in rooms.services, and writes exactly one AuditEntry (`audit()`), inside
-the same transaction as the change.
-"""
+"""Platform and group moderation: reports, warnings, suspensions and group bans. Each
+service checks the actor's right and writes its one audit entry in its own transaction."""
 
 from datetime import datetime, timedelta
 
@@ -13,19 +9,14 @@ from django.utils import timezone
 
 from accounts.models import SUSPENDED_FOREVER, Member, NotificationKind
 from accounts.notifications import notify
-from groups.models import Group, GroupBan, Membership
+from groups import services as group_services
+from groups.models import Group, GroupBan
 from groups.selectors import manages_group
-from rooms import broadcast, media_bridge
-from rooms.models import (
-    AuditAction,
-    AuditEntry,
-    Participant,
-    Report,
-    Room,
-    Warning,
-)
+from rooms.models import AuditAction, Report, Room, Warning
+from rooms.moderation.audit import audit
+from rooms.permissions import is_platform_moderator
+from rooms.services import participant_eject
 
-PLATFORM_PERMISSION = "rooms.moderate_platform"
 # A reporter may file this many reports in REPORT_WINDOW; repeats of an open report merge.
 REPORTS_PER_WINDOW = 10
 REPORT_WINDOW = timedelta(hours=1)
@@ -35,44 +26,9 @@ class ModerationError(Exception):
     """A refused moderation request; the message is safe to show."""
 
 
-def is_platform_moderator(member) -> bool:
-    return bool(
-        member is not None
-        and member.is_authenticated
-        and member.is_active
-        and (member.is_superuser or member.has_perm(PLATFORM_PERMISSION))
-    )
-
-
 def require_platform_moderator(member) -> None:
     if not is_platform_moderator(member):
         raise PermissionDenied("Only platform moderators can do that.")
-
-
-def audit(
-    *,
-    actor,
-    action: str,
-    target_member=None,
-    room=None,
-    group=None,
-    report=None,
-    reason: str = "",
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEntry:
-    """Write the one audit entry of a moderation action. Call inside its transaction."""
-    return AuditEntry.objects.create(
-        actor=actor,
-        action=action,
-        target_member=target_member,
-        room=room,
-        group=group,
-        report=report,
-        reason=reason[:2000],
-        before=before or {},
-        after=after or {},
-    )
 
 
 # --- Reports --------------------------------------------------------------------------------
@@ -260,7 +216,7 @@ def member_suspend(*, actor, member, until: datetime | None, reason: str) -> Mem
             before=before,
             after=_suspension(member),
         )
-        _eject(member, reason="suspended")
+        participant_eject(member=member, reason="suspended")
     return member
 
 
@@ -293,29 +249,6 @@ def _suspension(member) -> dict:
     }
 
 
-def _eject(member, *, reason: str, room_ids: list[int] | None = None) -> None:
-    """Leave every live room (or those given) at once: presence ends, the stage and audience
-    update, and on commit the member's sockets close and their audio is dropped."""
-    present = Participant.objects.select_for_update().filter(
-        member=member, is_present=True, room__status=Room.Status.LIVE
-    )
-    if room_ids is not None:
-        present = present.filter(room_id__in=room_ids)
-    for participant in present.select_related("room"):
-        room = Room.objects.select_for_update().get(pk=participant.room_id)
-        was_on_stage = participant.on_stage
-        participant.send_away(at=timezone.now(), keep_host=True)
-        room.version += 1
-        room.save(update_fields=["version"])
-        if was_on_stage:
-            broadcast.stage_changed(room.pk, room.version)
-        broadcast.audience_changed(room.pk)
-        broadcast.hand_queue_changed(room.pk, room.version)
-        room_id, member_id = room.pk, member.pk
-        transaction.on_commit(lambda r=room_id, m=member_id: media_bridge.detach_soon(r, m))
-    broadcast.member_ejected(member.pk, reason=reason, room_ids=room_ids)
-
-
 # --- Groups ---------------------------------------------------------------------------------
 
 
@@ -327,33 +260,24 @@ def group_ban(*, actor, group: Group, member, reason: str = "") -> GroupBan:
             raise PermissionDenied("Only the group's managers can ban members.")
         if member.pk == actor.pk:
             raise ModerationError("You can't ban yourself.")
-        membership = Membership.objects.select_for_update().filter(group=group, member=member)
-        current = membership.first()
-        if current is not None and current.role == Membership.Role.OWNER:
-            raise ModerationError("The group's owner can't be banned.")
-        before = {"membership": current.role if current else None}
-        ban, _ = GroupBan.objects.get_or_create(
-            group=group, member=member, defaults={"banned_by": actor, "reason": reason[:500]}
-        )
-        membership.delete()
+        try:
+            ban, had_role = group_services.member_ban(
+                group=group, member=member, banned_by=actor, reason=reason
+            )
+        except ValueError as exc:
+            raise ModerationError(str(exc)) from exc
         audit(
             actor=actor,
             action=AuditAction.GROUP_BAN,
             target_member=member,
             group=group,
             reason=reason,
-            before=before,
+            before={"membership": had_role},
             after={"banned": True},
         )
         live = list(
             Room.objects.filter(group=group, status=Room.Status.LIVE).values_list("pk", flat=True)
         )
         if live:
-            _eject(member, reason="group_banned", room_ids=live)
+            participant_eject(member=member, reason="group_banned", room_ids=live)
     return ban
-
-
-def is_group_banned(group_id: int | None, member) -> bool:
-    if group_id is None or member is None or not member.is_authenticated:
-        return False
-    return GroupBan.objects.filter(group_id=group_id, member=member).exists()

@@ -14,13 +14,14 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import Member
 from groups.models import Group
-from rooms import moderation, services
+from rooms import permissions, services
 from rooms.errors import RoomError
 from rooms.models import (
     STAGE_ROLES,
@@ -30,20 +31,22 @@ from rooms.models import (
     ReportCategory,
     Room,
 )
+from rooms.moderation import services as moderation
+from rooms.moderation.forms import (
+    SUSPENSION_CHOICES,
+    DismissForm,
+    ReportForm,
+    ResolveForm,
+    SuspendForm,
+    WarnForm,
+)
 from rooms.selectors import room_check_access
-
-SUSPENSION_CHOICES = [
-    ("1", "1 day"),
-    ("7", "7 days"),
-    ("30", "30 days"),
-    ("forever", "Indefinitely"),
-]
 
 
 def platform_moderator_required(view):
     @login_required
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not moderation.is_platform_moderator(request.user):
+        if not permissions.is_platform_moderator(request.user):
             raise PermissionDenied("Only platform moderators can open the moderation dashboard.")
         return view(request, *args, **kwargs)
 
@@ -131,31 +134,6 @@ def report_queue(request: HttpRequest) -> HttpResponse:
     return render(request, "moderation/report_queue.html", context)
 
 
-class ResolveForm(forms.Form):
-    note = forms.CharField(
-        label="What was done", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
-class DismissForm(forms.Form):
-    reason = forms.CharField(
-        label="Why dismiss", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
-class WarnForm(forms.Form):
-    message = forms.CharField(
-        label="Warning the member will see",
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-
-
-class SuspendForm(forms.Form):
-    duration = forms.ChoiceField(choices=SUSPENSION_CHOICES, initial="7")
-    reason = forms.CharField(max_length=500, widget=forms.TextInput())
-
-
 @platform_moderator_required
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     report = get_object_or_404(
@@ -239,7 +217,7 @@ def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
     report = get_object_or_404(Report, pk=report_id)
     return _act(
         request,
-        f"/moderation/reports/{report.pk}/",
+        reverse("moderation:report", args=[report.pk]),
         lambda: moderation.report_assign(actor=request.user, report=report),
         "The report is yours.",
     )
@@ -252,10 +230,10 @@ def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
     form = ResolveForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say what was done before resolving.")
-        return redirect(f"/moderation/reports/{report.pk}/")
+        return redirect(reverse("moderation:report", args=[report.pk]))
     return _act(
         request,
-        f"/moderation/reports/{report.pk}/",
+        reverse("moderation:report", args=[report.pk]),
         lambda: moderation.report_resolve(
             actor=request.user, report=report, note=form.cleaned_data["note"]
         ),
@@ -270,10 +248,10 @@ def report_dismiss(request: HttpRequest, report_id: int) -> HttpResponse:
     form = DismissForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason for dismissing the report.")
-        return redirect(f"/moderation/reports/{report.pk}/")
+        return redirect(reverse("moderation:report", args=[report.pk]))
     return _act(
         request,
-        f"/moderation/reports/{report.pk}/",
+        reverse("moderation:report", args=[report.pk]),
         lambda: moderation.report_dismiss(
             actor=request.user, report=report, reason=form.cleaned_data["reason"]
         ),
@@ -290,10 +268,10 @@ def member_warn(request: HttpRequest, handle: str) -> HttpResponse:
     report = Report.objects.filter(pk=int(report_id)).first() if report_id.isdigit() else None
     if not form.is_valid():
         messages.error(request, "Write the warning the member will see.")
-        return _back(request, f"/moderation/members/{member.handle}/")
+        return _back(request, reverse("moderation:member", args=[member.handle]))
     return _act(
         request,
-        f"/moderation/members/{member.handle}/",
+        reverse("moderation:member", args=[member.handle]),
         lambda: moderation.member_warn(
             actor=request.user,
             member=member,
@@ -311,13 +289,13 @@ def member_suspend(request: HttpRequest, handle: str) -> HttpResponse:
     form = SuspendForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a duration and give a reason.")
-        return _back(request, f"/moderation/members/{member.handle}/")
+        return _back(request, reverse("moderation:member", args=[member.handle]))
     duration = form.cleaned_data["duration"]
     until = None if duration == "forever" else timezone.now() + timedelta(days=int(duration))
     label = "indefinitely" if until is None else f"for {dict(SUSPENSION_CHOICES)[duration]}"
     return _act(
         request,
-        f"/moderation/members/{member.handle}/",
+        reverse("moderation:member", args=[member.handle]),
         lambda: moderation.member_suspend(
             actor=request.user, member=member, until=until, reason=form.cleaned_data["reason"]
         ),
@@ -331,7 +309,7 @@ def member_unsuspend(request: HttpRequest, handle: str) -> HttpResponse:
     member = get_object_or_404(Member, handle=handle)
     return _act(
         request,
-        f"/moderation/members/{member.handle}/",
+        reverse("moderation:member", args=[member.handle]),
         lambda: moderation.member_unsuspend(
             actor=request.user, member=member, reason=request.POST.get("reason", "")[:500]
         ),
@@ -346,7 +324,7 @@ def room_end(request: HttpRequest, room_id: int) -> HttpResponse:
     room = get_object_or_404(Room, pk=room_id)
     return _act(
         request,
-        "/moderation/",
+        reverse("moderation:dashboard"),
         lambda: services.room_end(room_id=room.pk, actor=request.user),
         "Room ended.",
     )
@@ -391,16 +369,6 @@ def group_ban(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
 
 
 # --- Reporting (any member) -----------------------------------------------------------------
-
-
-class ReportForm(forms.Form):
-    category = forms.ChoiceField(choices=ReportCategory.choices, widget=forms.RadioSelect)
-    details = forms.CharField(
-        max_length=4000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="What happened, and when. Only moderators read this.",
-    )
 
 
 @login_required
