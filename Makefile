@@ -1,20 +1,38 @@
 # Podium. `make run` and `make test` are all a newcomer needs (see README.md).
-PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The newest Python >= 3.11 on the PATH, unless PYTHON=... says which (only used to make $(VENV)).
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The production-parts run: PostgreSQL and Redis on this machine.
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/podium
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run migrate seed serve test test-services test-browser lint format bench-signaling bench-fanout clean
+.PHONY: install install-dev run migrate seed serve test test-services test-browser lint format bench-signaling bench-fanout clean
 
+# `install` is what serving needs; `install-dev` adds the test and lint tools.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+install-dev: $(VENV)/.installed-dev
+
+$(PY):
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "Podium needs Python 3.11 or newer, and none is on the PATH (tried python3.14 ... python3.11, python3)."; \
+	  echo "Install one, or name it: make PYTHON=/path/to/python3.12 run"; exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "PYTHON=$(PYTHON) is $$($(PYTHON) --version 2>&1); Podium needs 3.11 or newer."; exit 1; }
+	@echo "Making $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -22,7 +40,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 
 # A join storm can keep handshakes waiting for the database longer than Daphne's 5 s default.
 DAPHNE := $(PY) -m daphne --websocket_connect_timeout 30 -b $(HOST) -p $(PORT) config.asgi:application
@@ -34,17 +52,17 @@ run: seed
 	@echo "Podium is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	$(DAPHNE)
 
-test: install
+test: install-dev
 	$(PY) -m pytest
 
-test-services: install
+test-services: install-dev
 	DATABASE_URL=$(SERVICES_DATABASE_URL) REDIS_URL=$(SERVICES_REDIS_URL) DB_CONN_MAX_AGE=0 $(PY) -m pytest
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

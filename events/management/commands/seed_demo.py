@@ -89,6 +89,13 @@ STAFF = ("admin@podium.test", "Podium Admin")
 class Command(BaseCommand):
     help = "Seed a demo community (members, groups, events, rooms). Idempotent."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/",
+            help="Where Podium will be served, for the sign-in line (make run passes HOST/PORT).",
+        )
+
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         people = {}
@@ -198,13 +205,12 @@ class Command(BaseCommand):
                 speakers=[erin],
             )
 
-        self.stdout.write(
-            self.style.SUCCESS("Demo ready. Sign in at http://127.0.0.1:8000/accounts/login/")
-        )
+        base = options["url"].rstrip("/")
+        self.stdout.write(self.style.SUCCESS(f"Demo ready. Sign in at {base}/accounts/login/"))
         self.stdout.write(f"  password for every demo login: {DEMO_PASSWORD}")
         for email, name, *_ in PEOPLE:
             self.stdout.write(f"  {email:<20} {name}")
-        self.stdout.write(f"  {STAFF[0]:<20} staff (Django admin at /admin/)")
+        self.stdout.write(f"  {STAFF[0]:<20} staff (Django admin at {base}/admin/)")
         self.stdout.write("  mod@podium.test is a platform moderator")
 
     def _group(self, slug, name, description, private, owner, members) -> Group:
