@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone as django_timezone
 
+from accounts.notifications import notify
 from events.errors import EventError
 from events.models import (
     EXTENDED_MAX,
@@ -36,23 +37,11 @@ MAX_INVITED = STAGE_SIZE - 1
 ROOM_DESCRIPTION_MAX = Room._meta.get_field("description").max_length
 
 
-def _notify(**kwargs) -> None:
-    """accounts.notifications.notify(member=, kind=, text=, url=, email=), once that module
-    exists. Until it does, nothing: events work without notifications."""
-    try:
-        from accounts.notifications import notify
-    except ModuleNotFoundError as exc:
-        if exc.name != "accounts.notifications":
-            raise
-        return
-    notify(**kwargs)
-
-
 def _notify_each(members: Iterable, **kwargs) -> None:
     """Notify each member, inside the caller's transaction: notify() writes its rows in it
     and sends email only after commit, so a refused change tells nobody anything."""
     for member in members:
-        _notify(member=member, **kwargs)
+        notify(member=member, **kwargs)
 
 
 def _fresh(event: Event, *, lock: bool = True) -> Event:

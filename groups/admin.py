@@ -34,7 +34,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(GroupBan)
 class GroupBanAdmin(admin.ModelAdmin):
-    """Read-only: bans go through rooms.moderation.group_ban (live ejection and audit)."""
+    """Read-only: bans go through rooms.moderation.services.group_ban (live ejection and audit)."""
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -141,7 +141,6 @@ class Peer:
         self._pair = None
         self._send: Callable | None = None
         self._addr = None
-        self.copies = 0
 
     def route(self) -> bool:
         """Refresh the cached SRTP session and UDP route; False if not connected."""

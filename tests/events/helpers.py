@@ -1,15 +1,10 @@
 """Factories for the event tests (the shared personas live in tests/conftest.py)."""
 
-import importlib.util
 from datetime import timedelta
 
 from django.utils import timezone
 
 from events.models import EventSpeaker
-
-# accounts.notifications is written alongside events; while it is missing, events send no
-# notifications at all and the tests that read the mail it sends are skipped.
-NOTIFICATIONS_EXIST = importlib.util.find_spec("accounts.notifications") is not None
 
 
 def invite(event, member, *, role=EventSpeaker.Role.SPEAKER, status=EventSpeaker.Status.INVITED):

@@ -12,7 +12,6 @@ from events import services
 from events.models import Event, EventSpeaker
 from groups.models import Membership
 from tests.conftest import make_group, make_member
-from tests.events.helpers import NOTIFICATIONS_EXIST
 
 
 def _form(**overrides) -> dict:
@@ -215,7 +214,7 @@ def test_it_invites_speakers_and_co_hosts_by_handle(
 
 def test_it_tells_each_invitee(client, alice, bob, dan, monkeypatch):
     told = []
-    monkeypatch.setattr(services, "_notify", lambda **kwargs: told.append(kwargs))
+    monkeypatch.setattr(services, "notify", lambda **kwargs: told.append(kwargs))
     client.force_login(alice)
 
     client.post("/events/new/", _form(speakers="bob-okafor", cohosts="dan-silva"))
@@ -229,7 +228,6 @@ def test_it_tells_each_invitee(client, alice, bob, dan, monkeypatch):
     assert told[1]["text"] == "Alice Moreau invited you to co-host “Scaling Postgres”."
 
 
-@pytest.mark.skipif(not NOTIFICATIONS_EXIST, reason="accounts.notifications isn't there yet")
 def test_it_emails_each_invitee(
     client, alice, bob, dan, mailoutbox, django_capture_on_commit_callbacks
 ):

@@ -11,7 +11,7 @@ from events.models import RSVP, Event, EventSpeaker, Visibility
 from rooms import services as room_services
 from rooms.models import Participant, Role, Room
 from tests.conftest import make_event, make_group, make_member
-from tests.events.helpers import NOTIFICATIONS_EXIST, accepted, invite
+from tests.events.helpers import accepted, invite
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def event(alice) -> Event:
 def told(monkeypatch) -> list[dict]:
     """What events.services asked accounts.notifications to say."""
     calls: list[dict] = []
-    monkeypatch.setattr(services, "_notify", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(services, "notify", lambda **kwargs: calls.append(kwargs))
     return calls
 
 
@@ -114,7 +114,6 @@ def test_it_tells_everyone_who_rsvpd_and_the_speakers(client, event, alice, bob,
         assert notification["text"] == "“Scaling Postgres” is live now."
 
 
-@pytest.mark.skipif(not NOTIFICATIONS_EXIST, reason="accounts.notifications isn't there yet")
 def test_it_emails_everyone_who_rsvpd(
     client, event, alice, bob, carol, mailoutbox, django_capture_on_commit_callbacks
 ):
