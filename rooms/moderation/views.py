@@ -226,37 +226,41 @@ def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
 @require_POST
 @platform_moderator_required
 def report_resolve(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = get_object_or_404(Report, pk=report_id)
-    form = ResolveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Say what was done before resolving.")
-        return redirect(reverse("moderation:report", args=[report.pk]))
-    return _act(
+    return _close_report(
         request,
-        reverse("moderation:report", args=[report.pk]),
-        lambda: moderation.report_resolve(
+        report_id,
+        ResolveForm,
+        lambda report, form: moderation.report_resolve(
             actor=request.user, report=report, note=form.cleaned_data["note"]
         ),
-        "Report resolved.",
+        refused="Say what was done before resolving.",
+        done="Report resolved.",
     )
 
 
 @require_POST
 @platform_moderator_required
 def report_dismiss(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = get_object_or_404(Report, pk=report_id)
-    form = DismissForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason for dismissing the report.")
-        return redirect(reverse("moderation:report", args=[report.pk]))
-    return _act(
+    return _close_report(
         request,
-        reverse("moderation:report", args=[report.pk]),
-        lambda: moderation.report_dismiss(
+        report_id,
+        DismissForm,
+        lambda report, form: moderation.report_dismiss(
             actor=request.user, report=report, reason=form.cleaned_data["reason"]
         ),
-        "Report dismissed.",
+        refused="Give a reason for dismissing the report.",
+        done="Report dismissed.",
     )
+
+
+def _close_report(request, report_id: int, form_class, close, *, refused: str, done: str):
+    report = get_object_or_404(Report, pk=report_id)
+    back = reverse("moderation:report", args=[report.pk])
+    form = form_class(request.POST)
+    if not form.is_valid():
+        messages.error(request, refused)
+        return redirect(back)
+    return _act(request, back, lambda: close(report, form), done)
 
 
 @require_POST

@@ -7,7 +7,7 @@ from rooms import protocol
 from rooms.models import AuditAction, Role, RoomBan
 from rooms.moderation.audit import audit
 from rooms.services.change import RoomChange, acting
-from rooms.services.stage import _to_stage, mute_self
+from rooms.services.stage import mute_self, take_seat
 
 
 def _audit(change: RoomChange, action: str, **details) -> None:
@@ -46,7 +46,7 @@ def moderator_add(*, room_id: int, actor, member_id: int) -> None:
             after={"role": Role.MODERATOR},
         )
         if target.role == Role.LISTENER:
-            _to_stage(change, target, Role.MODERATOR)
+            take_seat(change, target, Role.MODERATOR)
         else:
             target.role = Role.MODERATOR
             target.save(update_fields=["role"])

@@ -54,7 +54,7 @@ def invite_accept(*, room_id: int, actor) -> None:
     with acting(room_id, actor, "invite.accept") as change:
         if change.me.invited_at is None:
             raise Conflict("You don't have an invitation to speak.")
-        _to_stage(change, change.me)
+        take_seat(change, change.me)
 
 
 def invite_decline(*, room_id: int, actor) -> None:
@@ -71,10 +71,10 @@ def speaker_promote(*, room_id: int, actor, member_id: int) -> None:
     with acting(room_id, actor, "speaker.promote", target=member_id) as change:
         if change.target.hand_raised_at is None:
             raise Conflict("That member hasn't raised a hand.")
-        _to_stage(change, change.target)
+        take_seat(change, change.target)
 
 
-def _to_stage(change: RoomChange, participant: Participant, role: str = Role.SPEAKER) -> None:
+def take_seat(change: RoomChange, participant: Participant, role: str = Role.SPEAKER) -> None:
     """A listener takes a seat on the stage (arriving muted)."""
     require_seat(change.room)
     had_hand = participant.hand_raised_at is not None
