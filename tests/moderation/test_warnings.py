@@ -1,4 +1,4 @@
-"""A warned member sees the warning on their next page, exactly once (rooms.moderation.middleware)."""
+"""A warned member sees the warning on their next page, exactly once (moderation middleware)."""
 
 import pytest
 from django.utils import timezone
