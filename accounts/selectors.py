@@ -1,10 +1,16 @@
 """Reads about members, each a bounded number of queries."""
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from accounts.models import Block, Member
 
 PEOPLE_PREVIEW = 12
+
+
+def member_get(handle: str) -> Member:
+    """The active member with this handle, or 404."""
+    return get_object_or_404(Member, handle=handle, is_active=True)
 
 
 def member_followers(member: Member) -> QuerySet[Member]:

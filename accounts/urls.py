@@ -7,7 +7,6 @@ urlpatterns = [
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
-    path("in/<slug:handle>/", views.profile, name="profile"),
     path(
         "in/<slug:handle>/followers/",
         views.people,

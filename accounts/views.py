@@ -3,47 +3,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import notifications, selectors, services
 from accounts.forms import NotificationPreferencesForm, ProfileForm
-from accounts.models import Block, Follow, Member
-from events.selectors import events_for_profile
-from groups.selectors import groups_for_profile
-from rooms.selectors import rooms_for_profile
-
-
-def _get_member(handle: str) -> Member:
-    return get_object_or_404(Member, handle=handle, is_active=True)
-
-
-def profile(request: HttpRequest, handle: str) -> HttpResponse:
-    member = _get_member(handle)
-    viewer = request.user if request.user.is_authenticated else None
-    relation = {"is_self": viewer is not None and viewer.pk == member.pk}
-    if viewer is not None and not relation["is_self"]:
-        relation["following"] = Follow.objects.filter(follower=viewer, followee=member).exists()
-        relation["blocking"] = Block.objects.filter(blocker=viewer, blocked=member).exists()
-        relation["blocked_by"] = Block.objects.filter(blocker=member, blocked=viewer).exists()
-    followers = selectors.member_followers(member)
-    following = selectors.member_following(member)
-    context = {
-        "member": member,
-        "relation": relation,
-        "followers": followers[: selectors.PEOPLE_PREVIEW],
-        "follower_count": followers.count(),
-        "following": following[: selectors.PEOPLE_PREVIEW],
-        "following_count": following.count(),
-        "groups": groups_for_profile(member, viewer),
-        "events": events_for_profile(member, viewer),
-        "rooms": rooms_for_profile(member, viewer),
-    }
-    return render(request, "accounts/profile.html", context)
+from accounts.models import Member
 
 
 def people(request: HttpRequest, handle: str, which: str) -> HttpResponse:
-    member = _get_member(handle)
+    member = selectors.member_get(handle)
     if which == "followers":
         queryset, title = selectors.member_followers(member), "Followers"
     else:
@@ -76,7 +45,7 @@ def _relation_action(action):
     @login_required
     @require_POST
     def view(request: HttpRequest, handle: str) -> HttpResponse:
-        target = _get_member(handle)
+        target = selectors.member_get(handle)
         try:
             message = action(request.user, target)
         except PermissionDenied as exc:

@@ -3,13 +3,14 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from events import search
-from events import views as event_views
+from config.site import views as site_views
 from rooms.moderation import views as moderation_views
 
 urlpatterns = [
-    path("", event_views.home, name="home"),
-    path("search/", search.search, name="search"),
+    # The site's own pages, which compose several apps (config.site).
+    path("", site_views.home, name="home"),
+    path("search/", site_views.search, name="search"),
+    path("in/<slug:handle>/", site_views.profile, name="profile"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 
 from events.models import RSVP, Event, EventSpeaker, Visibility
@@ -14,7 +14,8 @@ from rooms.models import STAGE_ROLES, Participant, Role, Room
 FEED_LIMIT = 200
 
 
-def _with_counts(events):
+def with_counts(events: QuerySet[Event]) -> QuerySet[Event]:
+    """What an event card shows: host, group, going and interested counts."""
     return events.select_related("host", "group").annotate(
         going_count=Count("rsvps", filter=Q(rsvps__status=RSVP.Status.GOING)),
         interested_count=Count("rsvps", filter=Q(rsvps__status=RSVP.Status.INTERESTED)),
@@ -25,7 +26,7 @@ def upcoming_events_for(member, *, group_id: int | None = None, limit: int = 50)
     events = Event.objects.upcoming().visible_to(member)
     if group_id is not None:
         events = events.filter(group_id=group_id)
-    return list(_with_counts(events)[:limit])
+    return list(with_counts(events)[:limit])
 
 
 def events_for_profile(member, viewer) -> list[Event]:
@@ -33,13 +34,18 @@ def events_for_profile(member, viewer) -> list[Event]:
     # A subquery, not a join, so that the RSVP counts stay whole.
     going = RSVP.objects.filter(member=member, status=RSVP.Status.GOING).values("event_id")
     events = Event.objects.upcoming().filter(Q(host=member) | Q(pk__in=going)).visible_to(viewer)
-    return list(_with_counts(events)[:10])
+    return list(with_counts(events)[:10])
+
+
+def speakers_of_event() -> QuerySet[EventSpeaker]:
+    """The outer event's accepted speakers and co-hosts, correlated on OuterRef("pk")."""
+    return EventSpeaker.objects.filter(event=OuterRef("pk"), status=EventSpeaker.Status.ACCEPTED)
 
 
 def event_get_for_member(event_id: int, member) -> Event:
     """The event, with its host, group, room and RSVP counts, if the member may see it:
     group-only events don't exist for anyone outside the group."""
-    event = _with_counts(Event.objects.filter(pk=event_id)).select_related("room").first()
+    event = with_counts(Event.objects.filter(pk=event_id)).select_related("room").first()
     if event is None:
         raise Http404("No such event")
     if event.visibility == Visibility.GROUP and not is_active_member(event.group_id, member):

@@ -9,20 +9,10 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from events import discovery, ics, selectors, services
+from events import ics, selectors, services
 from events.errors import EventError
 from events.forms import EventForm
 from events.models import RSVP, Event
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    """Live rooms and upcoming events, ranked for the member (events.discovery)."""
-    member = request.user if request.user.is_authenticated else None
-    context = {
-        "live_rooms": discovery.live_rooms_for_home(member),
-        "upcoming": discovery.upcoming_events_for_home(member),
-    }
-    return render(request, "home.html", context)
 
 
 def event_list(request: HttpRequest) -> HttpResponse:

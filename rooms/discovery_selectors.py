@@ -1,100 +1,27 @@
 """Read-only room queries for discovery (the home page) and search.
 
-Ranking happens in the database: every room comes back annotated with why the member would
-care about it (how many people they follow are in it, how many colleagues, whether it is in
-one of their groups or their industry), and ordered by that. The explanation on each card is
-made from these annotations, never from a query per card.
+What a room brings to the site's ranking (config/site/ranking.py): the live rooms a member may
+see, annotated for their cards, and who is in each one. The ranking itself, and the reason on
+each card, are the site's.
 """
 
-from django.db.models import (
-    Case,
-    Count,
-    Exists,
-    IntegerChoices,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Q, QuerySet
 
-from accounts.models import Follow
-from groups.selectors import active_group_ids
 from rooms.models import STAGE_ROLES, Participant, Room
 from rooms.selectors import _with_stage_preview
 
 
-class Tier(IntegerChoices):
-    """Why something is shown to a member, best reason first."""
-
-    FOLLOWED = 0, "People you follow"
-    COLLEAGUES = 1, "Colleagues"
-    GROUP = 2, "Your groups"
-    INDUSTRY = 3, "Your industry"
-    POPULAR = 4, "Popular"
+def live_rooms_visible_to(member) -> QuerySet[Room]:
+    """Live rooms the member may see, with their cards' counts and stage faces; unordered."""
+    return _with_stage_preview(Room.objects.live().visible_to(member))
 
 
-def subquery_count(queryset: QuerySet, outer_field: str) -> Coalesce:
-    """COUNT(*) of a queryset correlated to the outer row through `outer_field`, 0 if none."""
-    counted = queryset.order_by().values(outer_field).annotate(n=Count("pk")).values("n")[:1]
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def _with_relevance(rooms: QuerySet[Room], member) -> QuerySet[Room]:
-    """Annotate followed_here, host_followed, followed_name, colleagues_here and
-    discovery_tier for `member` (everything zero and POPULAR for visitors)."""
-    if member is None or not member.is_authenticated:
-        return rooms.annotate(
-            followed_here=Value(0),
-            host_followed=Value(False),
-            followed_name=Value(""),
-            colleagues_here=Value(0),
-            discovery_tier=Value(int(Tier.POPULAR)),
-        )
-    # In the room: on stage (even if their tab dropped) or present in the audience.
-    here = (
-        Participant.objects.filter(room=OuterRef("pk"))
-        .filter(Q(role__in=STAGE_ROLES) | Q(is_present=True))
-        .exclude(member=member)
+def people_in_room() -> QuerySet[Participant]:
+    """Who is in the outer room (correlated on OuterRef("pk")): on stage, even if their tab
+    dropped, or present in the audience. The host is one of them while on stage."""
+    return Participant.objects.filter(room=OuterRef("pk")).filter(
+        Q(role__in=STAGE_ROLES) | Q(is_present=True)
     )
-    followed_here = here.filter(
-        member__in=Follow.objects.filter(follower=member).values("followee")
-    )
-    company = member.company.strip()
-    rooms = rooms.annotate(
-        followed_here=subquery_count(followed_here, "room"),
-        host_followed=Exists(Follow.objects.filter(follower=member, followee=OuterRef("host"))),
-        followed_name=Coalesce(
-            Subquery(followed_here.order_by("pk").values("member__display_name")[:1]),
-            Value(""),
-        ),
-        colleagues_here=(
-            subquery_count(here.filter(member__company__iexact=company), "room")
-            if company
-            else Value(0)
-        ),
-    )
-    tiers = [
-        When(Q(followed_here__gt=0) | Q(host_followed=True), then=Value(int(Tier.FOLLOWED))),
-        When(colleagues_here__gt=0, then=Value(int(Tier.COLLEAGUES))),
-        When(group_id__in=active_group_ids(member), then=Value(int(Tier.GROUP))),
-    ]
-    if member.industry:
-        same_industry = Q(host__industry=member.industry) & ~Q(host=member)
-        tiers.append(When(same_industry, then=Value(int(Tier.INDUSTRY))))
-    return rooms.annotate(
-        discovery_tier=Case(*tiers, default=Value(int(Tier.POPULAR)), output_field=IntegerField())
-    )
-
-
-def live_rooms_ranked_for(member, *, limit: int) -> list[Room]:
-    """Live rooms the member may see, best reason first, then by audience size."""
-    rooms = _with_relevance(_with_stage_preview(Room.objects.live().visible_to(member)), member)
-    ordered = rooms.order_by("discovery_tier", "-audience_count", "-started_at", "-pk")
-    return list(ordered[:limit])
 
 
 def rooms_matching(member, query: str, *, limit: int) -> list[Room]:

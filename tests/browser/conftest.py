@@ -179,6 +179,8 @@ def tone_browsers(monkeypatch, tmp_path):
 
 
 def open_signed_in(chromium, base_url: str, member, viewport=(1280, 900)):
+    """A Playwright page in a new context of `chromium`, logged in as the member; its
+    `errors` collect the page's uncaught JavaScript errors."""
     client = Client()
     client.force_login(member)
     context = chromium.new_context(
@@ -203,30 +205,13 @@ def open_signed_in(chromium, base_url: str, member, viewport=(1280, 900)):
 @pytest.fixture
 def signed_in(browser, live_daphne):
     """signed_in(member) -> a Playwright page whose browser is logged in as the member."""
-    contexts = []
+    pages = []
 
-    def open_page(member, *, viewport=(1280, 900), extra_args=None):
-        client = Client()
-        client.force_login(member)
-        context = browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]}, base_url=live_daphne
-        )
-        context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "domain": "127.0.0.1",
-                    "path": "/",
-                }
-            ]
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
+    def open_page(member, *, viewport=(1280, 900)):
+        page = open_signed_in(browser, live_daphne, member, viewport)
+        pages.append(page)
         return page
 
     yield open_page
-    for context in contexts:
-        context.close()
+    for page in pages:
+        page.context.close()

@@ -4,7 +4,7 @@ import itertools
 
 from accounts.models import Industry
 from accounts.services import follow_create
-from events.discovery import HOME_EVENTS, HOME_ROOMS
+from config.site.selectors import HOME_EVENTS, HOME_ROOMS
 from events.models import Visibility
 from rooms.models import Room
 from tests.conftest import make_event, make_group, make_member, make_room

@@ -1,4 +1,5 @@
-"""events.discovery: "Live now" and "Upcoming" ranked for a member, each with its reason.
+"""The home page's "Live now" and "Upcoming" ranked for a member, each with its reason
+(config.site.ranking).
 
 carol works at Initech in Software & Internet, follows alice, bob and Frank, and belongs to
 Data Engineering. The order is: people she follows host or speak, then colleagues, then her
@@ -11,7 +12,7 @@ import pytest
 
 from accounts.models import Industry
 from accounts.services import follow_create
-from events.discovery import live_rooms_for_home, upcoming_events_for_home
+from config.site.selectors import live_rooms_for_home, upcoming_events_for_home
 from events.models import EventSpeaker, Visibility
 from rooms.models import Room
 from tests.conftest import make_event, make_group, make_member, make_room

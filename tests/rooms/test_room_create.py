@@ -23,17 +23,6 @@ def _form(**overrides) -> dict:
     return data
 
 
-def _field_errors(response, name: str) -> str:
-    """The errors shown inside the field's own block, next to its label and input."""
-    match = re.search(
-        rf'<label for="id_{name}">(?:(?!<div class="field).)*?'
-        rf'<ul class="field-errors" id="id_{name}_error"[^>]*>(.*?)</ul>',
-        response.content.decode(),
-        re.S,
-    )
-    return "" if match is None else html.unescape(re.sub(r"<[^>]+>", " ", match[1]))
-
-
 def _form_errors(response) -> str:
     match = re.search(
         r'<div class="alert alert-error" role="alert">(.*?)</div>', response.content.decode(), re.S
@@ -129,7 +118,7 @@ def test_it_creates_a_group_only_room_in_the_hosts_group(client, alice, bob):
     assert room.visibility == Room.Visibility.GROUP
 
 
-def test_it_names_unknown_handles(client, alice, bob):
+def test_it_names_unknown_handles(client, alice, bob, field_errors):
     inactive = make_member("Gone Away")
     inactive.is_active = False
     inactive.save()
@@ -138,14 +127,14 @@ def test_it_names_unknown_handles(client, alice, bob):
     response = client.post("/rooms/new/", _form(speakers="bob-okafor, nobody-here, gone-away"))
 
     assert response.status_code == 200
-    assert "No member with the handle: nobody-here, gone-away" in _field_errors(
-        response, "speakers"
-    )
+    assert "No member with the handle: nobody-here, gone-away" in field_errors(response, "speakers")
     assert not Room.objects.exists()
     assert not Participant.objects.exists()
 
 
-def test_it_rejects_more_speakers_than_the_stage_holds(client, alice, bob, carol, dan):
+def test_it_rejects_more_speakers_than_the_stage_holds(
+    client, alice, bob, carol, dan, field_errors
+):
     client.force_login(alice)
 
     response = client.post(
@@ -153,7 +142,7 @@ def test_it_rejects_more_speakers_than_the_stage_holds(client, alice, bob, carol
     )
 
     assert response.status_code == 200
-    assert "3 speakers and the host don't fit on a stage of 3." in _field_errors(
+    assert "3 speakers and the host don't fit on a stage of 3." in field_errors(
         response, "speakers"
     )
     assert not Room.objects.exists()
@@ -168,18 +157,18 @@ def test_it_accepts_a_full_stage(client, alice, bob, carol):
     assert len(_cast(Room.objects.get())) == 3
 
 
-def test_it_rejects_a_group_only_room_without_a_group(client, alice):
+def test_it_rejects_a_group_only_room_without_a_group(client, alice, field_errors):
     client.force_login(alice)
 
     response = client.post("/rooms/new/", _form(visibility="group"))
 
     assert response.status_code == 200
-    assert "Choose the group whose members may join." in _field_errors(response, "group")
+    assert "Choose the group whose members may join." in field_errors(response, "group")
     assert not Room.objects.exists()
 
 
 @pytest.mark.parametrize("status", [None, Membership.Status.PENDING])
-def test_it_refuses_a_group_the_host_does_not_belong_to(client, alice, bob, status):
+def test_it_refuses_a_group_the_host_does_not_belong_to(client, alice, bob, status, field_errors):
     group = make_group(bob, "Security Council", private=True)
     if status:
         Membership.objects.create(group=group, member=alice, status=status)
@@ -188,7 +177,7 @@ def test_it_refuses_a_group_the_host_does_not_belong_to(client, alice, bob, stat
     response = client.post("/rooms/new/", _form(group=str(group.pk), visibility="group"))
 
     assert response.status_code == 200
-    assert "Select a valid choice." in _field_errors(response, "group")
+    assert "Select a valid choice." in field_errors(response, "group")
     assert not Room.objects.exists()
 
 
@@ -201,11 +190,11 @@ def test_it_refuses_a_group_the_host_does_not_belong_to(client, alice, bob, stat
         ({"visibility": "secret"}, "visibility", "Select a valid choice."),
     ],
 )
-def test_it_rejects_invalid_fields(client, alice, overrides, field, message):
+def test_it_rejects_invalid_fields(client, alice, overrides, field, message, field_errors):
     client.force_login(alice)
 
     response = client.post("/rooms/new/", _form(**overrides))
 
     assert response.status_code == 200
-    assert message in _field_errors(response, field)
+    assert message in field_errors(response, field)
     assert not Room.objects.exists()

@@ -22,11 +22,6 @@ def _cards(response) -> dict[str, str]:
     }
 
 
-def _flashes(response) -> list[tuple[str, str]]:
-    found = re.findall(r'<p class="alert alert-(\w+)">(.*?)</p>', response.content.decode(), re.S)
-    return [(level, html.unescape(text)) for level, text in found]
-
-
 def _listen(room, member, *, present: bool = True) -> Participant:
     return Participant.objects.create(room=room, member=member, is_present=present)
 
@@ -242,7 +237,7 @@ def test_it_offers_go_live_to_the_host_of_a_scheduled_room_only(client, alice, b
     assert "The host will go live soon." in speaker_scheduled
 
 
-def test_it_makes_the_room_live_when_the_host_starts_it(client, alice):
+def test_it_makes_the_room_live_when_the_host_starts_it(client, alice, flashes):
     room = make_room(alice, title="Scaling Postgres", live=False)
     client.force_login(alice)
 
@@ -252,12 +247,12 @@ def test_it_makes_the_room_live_when_the_host_starts_it(client, alice):
     assert room.status == Room.Status.LIVE
     assert room.started_at is not None
     assert response.redirect_chain == [(f"/rooms/{room.pk}/", 302)]
-    assert ("success", "You're live.") in _flashes(response)
+    assert ("success", "You're live.") in flashes(response)
     assert "Go live" not in response.content.decode()
     assert "Scaling Postgres" in _cards(client.get("/rooms/"))
 
 
-def test_it_refuses_start_from_anyone_but_the_host(client, alice, bob):
+def test_it_refuses_start_from_anyone_but_the_host(client, alice, bob, flashes):
     room = make_room(alice, speakers=[bob], live=False)
     client.force_login(bob)
 
@@ -266,10 +261,10 @@ def test_it_refuses_start_from_anyone_but_the_host(client, alice, bob):
     room.refresh_from_db()
     assert room.status == Room.Status.SCHEDULED
     assert room.started_at is None
-    assert ("error", "Only the host can start this room.") in _flashes(response)
+    assert ("error", "Only the host can start this room.") in flashes(response)
 
 
-def test_it_refuses_starting_a_room_twice(client, alice):
+def test_it_refuses_starting_a_room_twice(client, alice, flashes):
     room = make_room(alice)
     started_at = room.started_at
     client.force_login(alice)
@@ -278,7 +273,7 @@ def test_it_refuses_starting_a_room_twice(client, alice):
 
     room.refresh_from_db()
     assert room.started_at == started_at
-    assert ("error", "This room has already started or ended.") in _flashes(response)
+    assert ("error", "This room has already started or ended.") in flashes(response)
 
 
 def test_it_starts_only_on_post_and_for_signed_in_members(client, alice):

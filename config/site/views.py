@@ -1,0 +1,70 @@
+"""The pages that compose several apps: home, search and a member's profile."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts import selectors as member_selectors
+from accounts.models import Block, Follow
+from config.site import selectors
+from events.selectors import events_for_profile
+from groups.selectors import groups_for_profile, groups_matching
+from rooms.discovery_selectors import rooms_matching
+from rooms.selectors import rooms_for_profile
+
+SEARCH_QUERY_MAX = 100
+SEARCH_PER_KIND = 20
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Live rooms and upcoming events, ranked for the member (config.site.ranking)."""
+    member = request.user if request.user.is_authenticated else None
+    context = {
+        "live_rooms": selectors.live_rooms_for_home(member),
+        "upcoming": selectors.upcoming_events_for_home(member),
+    }
+    return render(request, "site/home.html", context)
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    """/search/?q=: people, groups, events and rooms, as the viewer may see them.
+
+    Group-only events and rooms appear only to the group's members; private groups are
+    listed by name only. Each kind is one query (rooms two, for the faces on stage), whatever
+    matches."""
+    query = " ".join(request.GET.get("q", "").split())[:SEARCH_QUERY_MAX]
+    viewer = request.user if request.user.is_authenticated else None
+    context: dict = {"query": query}
+    if query:
+        context["people"] = selectors.people_matching(query, limit=SEARCH_PER_KIND)
+        context["groups"] = groups_matching(query, limit=SEARCH_PER_KIND)
+        context["events"] = selectors.events_matching(viewer, query, limit=SEARCH_PER_KIND)
+        context["rooms"] = rooms_matching(viewer, query, limit=SEARCH_PER_KIND)
+        context["found"] = any(context[kind] for kind in ("people", "groups", "events", "rooms"))
+    return render(request, "site/search.html", context)
+
+
+def profile(request: HttpRequest, handle: str) -> HttpResponse:
+    """/in/<handle>/: who the member is, and their rooms, events, groups and people, as the
+    viewer may see them."""
+    member = member_selectors.member_get(handle)
+    viewer = request.user if request.user.is_authenticated else None
+    relation = {"is_self": viewer is not None and viewer.pk == member.pk}
+    if viewer is not None and not relation["is_self"]:
+        relation["following"] = Follow.objects.filter(follower=viewer, followee=member).exists()
+        relation["blocking"] = Block.objects.filter(blocker=viewer, blocked=member).exists()
+        relation["blocked_by"] = Block.objects.filter(blocker=member, blocked=viewer).exists()
+    followers = member_selectors.member_followers(member)
+    following = member_selectors.member_following(member)
+    preview = member_selectors.PEOPLE_PREVIEW
+    context = {
+        "member": member,
+        "relation": relation,
+        "followers": followers[:preview],
+        "follower_count": followers.count(),
+        "following": following[:preview],
+        "following_count": following.count(),
+        "groups": groups_for_profile(member, viewer),
+        "events": events_for_profile(member, viewer),
+        "rooms": rooms_for_profile(member, viewer),
+    }
+    return render(request, "site/profile.html", context)
