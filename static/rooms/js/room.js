@@ -4,6 +4,7 @@
 // missed something, and we ask for the whole state again (state.sync).
 
 import { createAudio } from "./audio.js";
+import { avatar, el, identity, personMenu as menuFor, ROLE_LABEL } from "./people.js";
 
 const root = document.getElementById("room");
 const roomId = Number(root.dataset.roomId);
@@ -28,6 +29,9 @@ let retry = 0;
 let retryTimer = null;
 let pendingBan = null;
 let freshSocket = false; // the next room.state is the first on a new socket
+// Who is looking, for the person menus.
+const viewer = () => ({ you: state.you, me, roomId, rules: realtime.permissions });
+const personMenu = (person) => menuFor(person, viewer());
 const MEDIA_ERRORS = new Set(["bad_sdp", "audio_only", "sdp_too_large", "media_full", "no_peer"]);
 const audio = createAudio({
   send: (type, fields) => send(type, fields),
@@ -216,82 +220,6 @@ function applyYou(you, { quiet = false } = {}) {
 }
 
 // --- Rendering ---------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "role") {
-      node.setAttribute(key, value === true ? "" : value);
-    } else node[key] = value;
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function avatar(person, size) {
-  if (person.avatar) {
-    return el("img", { class: `avatar avatar-${size}`, src: person.avatar, alt: "" });
-  }
-  return el("span", { class: `avatar avatar-${size} avatar-initials`, "aria-hidden": "true", text: person.initials });
-}
-
-function identity(person) {
-  const box = el("span", { class: "identity" });
-  box.append(el("a", { class: "identity-name", href: person.url, text: person.name }));
-  if (person.verified) {
-    box.append(el("span", { class: "badge badge-verified", text: `Verified · ${person.verified}` }));
-  }
-  const line = [person.headline, person.company].filter(Boolean).join(" · ");
-  if (line) box.append(el("span", { class: "identity-headline", text: line }));
-  return box;
-}
-
-const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
-
-function can(action, target) {
-  // The server's table (rooms/permissions.py) decides which buttons to show; the server decides.
-  const you = state.you;
-  if (!you || !you.can_moderate || target.member === me) return false;
-  const mine = you.is_host ? "host" : you.role === "moderator" ? "moderator" : "platform";
-  const rules = realtime.permissions[action] || {};
-  const role = target.role || "listener";
-  return (rules[mine] || []).includes(role) || (you.platform && (rules.platform || []).includes(role));
-}
-
-function personMenu(person) {
-  const items = [];
-  const add = (label, action, extra = {}) =>
-    items.push(el("button", { type: "button", class: "menu-button", "data-action": action, "data-member": person.member, text: label, ...extra }));
-  if (person.role && person.role !== "listener" && can("mute", person) && !person.muted) add("Mute", "mute");
-  if (can("speaker.demote", person) && person.role && person.role !== "listener") add("Move to audience", "speaker.demote");
-  if (!person.role && can("speaker.invite", person)) add("Invite to speak", "speaker.invite");
-  if (can("moderator.add", person) && person.role !== "moderator") add("Make moderator", "moderator.add");
-  if (can("moderator.remove", person)) add("Remove as moderator", "moderator.remove");
-  if (can("member.remove", person)) {
-    add("Remove from room", "member.remove");
-    items.push(el("button", { type: "button", class: "menu-button danger", "data-ban": person.member, "data-name": person.name, text: "Ban from room" }));
-  }
-  if (person.member !== me) {
-    // A new tab, so that reporting doesn't take the reporter out of the room.
-    items.push(
-      el("a", {
-        class: "menu-button",
-        href: `/report/?member=${encodeURIComponent(person.handle)}&room=${roomId}`,
-        target: "_blank",
-        rel: "noopener",
-        text: "Report…",
-      }),
-    );
-  }
-  if (!items.length) return null;
-  const menu = el("details", { class: "menu person-menu" });
-  menu.append(el("summary", { class: "button button-ghost button-small", "aria-label": `Actions for ${person.name}`, text: "•••" }));
-  menu.append(el("div", { class: "menu-panel" }, ...items));
-  return menu;
-}
 
 function renderStage() {
   const list = $("[data-stage]");
