@@ -15,6 +15,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("groups/", include("groups.urls")),
+    # After the groups app's own pages, so that /groups/new/ stays theirs.
+    path("groups/<slug:slug>/", site_views.group_detail, name="group_detail"),
     path("events/", include("events.urls")),
     path("rooms/", include("rooms.urls")),
     path("moderation/", include("rooms.moderation.urls")),

@@ -5,7 +5,6 @@ from groups import views
 urlpatterns = [
     path("", views.group_list, name="group_list"),
     path("new/", views.group_create, name="group_create"),
-    path("<slug:slug>/", views.group_detail, name="group_detail"),
     path("<slug:slug>/join/", views.group_join, name="group_join"),
     path("<slug:slug>/leave/", views.group_leave, name="group_leave"),
     path(

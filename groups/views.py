@@ -5,11 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from events.selectors import upcoming_events_for
 from groups import selectors, services
 from groups.forms import GroupForm
 from groups.models import Membership
-from rooms.selectors import live_rooms_for
 
 
 def group_list(request: HttpRequest) -> HttpResponse:
@@ -41,21 +39,6 @@ def group_create(request: HttpRequest) -> HttpResponse:
     else:
         form = GroupForm()
     return render(request, "groups/group_form.html", {"form": form})
-
-
-def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    group = selectors.group_get(slug)
-    viewer = request.user if request.user.is_authenticated else None
-    membership = selectors.membership_for(group, viewer)
-    can_see = not group.is_private or (membership is not None and membership.is_active)
-    context = {"group": group, "membership": membership, "can_see": can_see}
-    if can_see:
-        context["members"] = selectors.group_members(group)[:100]
-        context["rooms"] = live_rooms_for(viewer, group_id=group.pk, limit=20)
-        context["events"] = upcoming_events_for(viewer, group_id=group.pk, limit=10)
-        if membership is not None and membership.can_manage:
-            context["requests"] = selectors.pending_requests(group)
-    return render(request, "groups/group_detail.html", context)
 
 
 @login_required

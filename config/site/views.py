@@ -1,4 +1,4 @@
-"""The pages that compose several apps: home, search and a member's profile."""
+"""The pages that compose several apps: home, search, a member's profile and a group."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -6,10 +6,11 @@ from django.shortcuts import render
 from accounts import selectors as member_selectors
 from accounts.models import Block, Follow
 from config.site import selectors
-from events.selectors import events_for_profile
+from events.selectors import events_for_profile, upcoming_events_for
+from groups import selectors as group_selectors
 from groups.selectors import groups_for_profile, groups_matching
 from rooms.discovery_selectors import rooms_matching
-from rooms.selectors import rooms_for_profile
+from rooms.selectors import live_rooms_for, rooms_for_profile
 
 SEARCH_QUERY_MAX = 100
 SEARCH_PER_KIND = 20
@@ -68,3 +69,19 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "rooms": rooms_for_profile(member, viewer),
     }
     return render(request, "site/profile.html", context)
+
+
+def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A group: its members and, for those who may see them, its live rooms and events."""
+    group = group_selectors.group_get(slug)
+    viewer = request.user if request.user.is_authenticated else None
+    membership = group_selectors.membership_for(group, viewer)
+    can_see = not group.is_private or (membership is not None and membership.is_active)
+    context = {"group": group, "membership": membership, "can_see": can_see}
+    if can_see:
+        context["members"] = group_selectors.group_members(group)[:100]
+        context["rooms"] = live_rooms_for(viewer, group_id=group.pk, limit=20)
+        context["events"] = upcoming_events_for(viewer, group_id=group.pk, limit=10)
+        if membership is not None and membership.can_manage:
+            context["requests"] = group_selectors.pending_requests(group)
+    return render(request, "groups/group_detail.html", context)
