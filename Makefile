@@ -11,7 +11,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/podium
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate seed serve test test-services test-browser lint format bench-signaling bench-fanout clean
+.PHONY: install install-dev run migrate seed serve test test-services lint format bench-signaling bench-fanout clean
 
 # `install` is what serving needs; `install-dev` adds the test and lint tools.
 install: $(VENV)/.installed
@@ -65,6 +65,13 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The benchmarks print their figures (docs/benchmarks.md); both stop by themselves.
+bench-signaling: install-dev
+	$(PY) manage.py bench_signaling --clients 1000
+
+bench-fanout: install-dev
+	$(PY) manage.py bench_fanout --listeners 500 --speakers 1 --seconds 20 --listener-hook socket
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -10,6 +10,15 @@ The API, all on the event loop of the process that owns the room:
 """
 
 from media.errors import MediaError
-from media.forwarder import MediaHub
 
 __all__ = ["MediaError", "MediaHub"]
+
+
+def __getattr__(name: str):
+    # MediaHub is loaded on first use, so that importing media.benchkit (the benchmarks'
+    # client processes) doesn't pull in aiortc.
+    if name == "MediaHub":
+        from media.forwarder import MediaHub
+
+        return MediaHub
+    raise AttributeError(f"module 'media' has no attribute {name!r}")

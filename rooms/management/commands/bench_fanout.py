@@ -1,6 +1,6 @@
 """Benchmark the media forwarder's fan-out (DESIGN.md section 7) against aiortc's ordinary
-decode-and-re-encode path, on 127.0.0.1. The work is in media/bench.py; this command only
-parses options and prints the report.
+decode-and-re-encode path, on 127.0.0.1. The work is in media/bench/; this command only
+parses options and prints the report. Method and figures: docs/benchmarks.md.
 
     python manage.py bench_fanout --listeners 500 --speakers 1 --seconds 20
         [--baseline/--no-baseline] [--baseline-listeners 5] [--processes 4]
@@ -11,12 +11,14 @@ parses options and prints the report.
 
 import argparse
 import asyncio
+import dataclasses
 import shlex
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from media import bench
+from media.bench import Options, coordinator
+from media.benchkit import BenchError
 
 
 class Command(BaseCommand):
@@ -72,39 +74,22 @@ class Command(BaseCommand):
         parser.add_argument("--keep-logs", action="store_true", help="keep child stderr logs")
 
     def handle(self, *args, **options) -> None:
+        fields = [f.name for f in dataclasses.fields(Options) if f.name != "command"]
         if len(sys.argv) > 1 and sys.argv[1] == "bench_fanout":
             command = shlex.join(["python", *sys.argv])
         else:
             command = "bench_fanout " + " ".join(
-                f"--{k.replace('_', '-')} {v}"
-                for k, v in sorted(options.items())
-                if k in {f.name for f in bench.Options.__dataclass_fields__.values()}
+                f"--{k.replace('_', '-')} {options[k]}" for k in sorted(fields)
             )
-        opts = bench.Options(
-            listeners=options["listeners"],
-            speakers=options["speakers"],
-            seconds=options["seconds"],
-            baseline=options["baseline"],
-            baseline_listeners=options["baseline_listeners"],
-            processes=options["processes"],
-            concurrency=options["concurrency"],
-            idle_seconds=options["idle_seconds"],
-            warmup_seconds=options["warmup_seconds"],
-            grace_seconds=options["grace_seconds"],
-            drain_limit=options["drain_limit"],
-            client_nice=options["client_nice"],
-            listener_hook=options["listener_hook"],
-            keep_logs=options["keep_logs"],
-            command=command,
-        )
+        opts = Options(**{k: options[k] for k in fields}, command=command)
 
         def progress(line: str) -> None:
             self.stderr.write(line)
             self.stderr.flush()
 
         try:
-            lines = asyncio.run(bench.run(opts, progress))
-        except bench.BenchError as exc:
+            lines = asyncio.run(coordinator.run(opts, progress))
+        except BenchError as exc:
             raise CommandError(str(exc)) from None
         for line in lines:
             self.stdout.write(line)

@@ -1,37 +1,21 @@
-"""Websocket client worker for `manage.py bench_signaling` (not a command itself).
-
-Run as a plain script (`python _bench_clients.py`): it imports neither Django nor Podium, so
-a worker process stays small. One asyncio loop holds this worker's share of the connections.
-
-The coordinator talks to it over stdin/stdout, one JSON object per line. The first stdin line
-is the configuration; after that each line is a command and gets one reply line:
-
-- {"cmd": "join"}: open every connection at once (or at most `concurrency` handshakes at a
-  time); reply when each has received its room.state, failed, or timed out.
-- {"cmd": "send", "member": id, "text": "..."}: send one frame on that member's socket.
-- {"cmd": "collect", "version": v, "timeout": s}: wait until every open socket has seen the
-  stage.changed event with that version; reply with the receive times.
-- {"cmd": "stats"}: counters (open and closed sockets, close codes, events by type, CPU).
-- {"cmd": "quit"}: close the sockets and exit.
-
-Commands may carry an "id", echoed in the reply; they run concurrently.
-
-Times are time.monotonic_ns() (CLOCK_MONOTONIC, one clock for every process on the machine).
-Events are not JSON-parsed: the type is read from the frame's prefix (rooms.protocol writes
-"type" first), and only stage.changed frames have their version read.
-"""
+"""The signaling benchmark's client processes (`python -m rooms.bench.clients`): one asyncio
+loop holding this process's share of the listeners' websockets, steered by the coordinator
+over a benchkit channel. Imports neither Django nor the rest of Podium, so that a client
+process stays small; events are not JSON-parsed (the type is read from the frame's prefix,
+which rooms.protocol writes first, and only stage.changed frames have their version read)."""
 
 import asyncio
 import contextlib
 import json
 import os
 import resource
-import sys
 import time
 from collections import Counter
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+
+from media import benchkit
 
 TYPE_PREFIX = '{"type":"'
 STAGE_CHANGED = '{"type":"stage.changed"'
@@ -174,38 +158,37 @@ class Worker:
     # --- commands ---------------------------------------------------------------------------
 
     async def join(self) -> dict:
+        """Open every connection at once (or at most `concurrency` handshakes at a time);
+        return when each has received its room.state, failed, or timed out."""
         gate = asyncio.Semaphore(self.concurrency) if self.concurrency > 0 else None
-        started = time.monotonic_ns()
         openers = [asyncio.create_task(self.open_one(c, gate)) for c in self.clients]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.joined.wait(), self.join_timeout)
         await asyncio.gather(*openers, return_exceptions=True)
         ok = [c for c in self.clients if c.state_ns]
         return {
-            "ev": "joined",
-            "started_ns": started,
             "ok": len(ok),
-            "failed": len(self.clients) - len(ok),
             "errors": dict(self.errors),
             "first_start_ns": min((c.started_ns for c in self.clients if c.started_ns), default=0),
             "last_state_ns": max((c.state_ns for c in ok), default=0),
             # Per client: from starting its connect to receiving its room.state.
             "latency_ns": [c.state_ns - c.started_ns for c in ok],
-            # Per client: from the worker's start of the storm to its room.state.
-            "since_start_ns": [c.state_ns - started for c in ok],
         }
 
-    async def send(self, member: int, text: str) -> dict:
+    async def send(self, member: int, text: str) -> bool:
+        """Send one frame on that member's socket; False if it is not open."""
         client = self.by_member.get(member)
         if client is None or client.ws is None or client.close_code is not None:
-            return {"ev": "sent", "ok": False}
+            return False
         await client.ws.send(text)
-        return {"ev": "sent", "ok": True, "sent_ns": time.monotonic_ns()}
+        return True
 
     def _open_clients(self) -> list[Client]:
         return [c for c in self.clients if c.ws is not None and c.close_code is None]
 
     async def collect(self, version: int, timeout: float) -> dict:
+        """Wait until every open socket has seen the stage.changed of that version; return
+        the receive times."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.stage_counts[version] >= len(self._open_clients()):
@@ -218,8 +201,6 @@ class Worker:
             if version not in c.stage_seen and any(v > version for v in c.stage_seen)
         )
         return {
-            "ev": "collected",
-            "version": version,
             "recv_ns": times,
             "expected": len(self._open_clients()),
             "saw_later_only": later,
@@ -229,13 +210,10 @@ class Worker:
         codes = Counter(str(c.close_code) for c in self.clients if c.close_code is not None)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
-            "ev": "stats",
             "open": len(self._open_clients()),
-            "closed": sum(codes.values()),
             "close_codes": dict(codes),
             "types": dict(self.types),
             "cpu_s": usage.ru_utime + usage.ru_stime,
-            "maxrss_kib": usage.ru_maxrss,
         }
 
     async def quit(self) -> None:
@@ -249,56 +227,34 @@ class Worker:
                 c.reader.cancel()
 
 
-async def serve() -> None:
+async def main() -> None:
+    channel, config = await benchkit.child_channel()
+    worker = Worker(config)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout
 
-    def reply(obj: dict) -> None:
-        out.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        out.flush()
-
-    line = await reader.readline()
-    if not line:
-        return
-    worker = Worker(json.loads(line))
-    reply({"ev": "ready", "pid": os.getpid(), "clients": len(worker.clients)})
-    # Each command runs as its own task, so that "stats" and "quit" answer even while a join
-    # is under way; every reply carries the command's "id".
-    tasks: set[asyncio.Task] = set()
-
-    async def run(command: dict) -> None:
-        name = command.get("cmd")
-        if name == "join":
-            result = await worker.join()
-        elif name == "send":
-            result = await worker.send(int(command["member"]), command["text"])
-        elif name == "collect":
-            result = await worker.collect(int(command["version"]), float(command["timeout"]))
-        elif name == "stats":
-            result = worker.stats()
-        else:
-            result = {"ev": "error", "message": f"unknown command {name!r}"}
-        reply({**result, "id": command.get("id")})
-
-    while True:
-        line = await reader.readline()
-        command = json.loads(line) if line else {"cmd": "quit"}
-        if command.get("cmd") == "quit":  # Or the coordinator went away: stop.
-            for task in tasks:
-                task.cancel()
+    async def handle(message: dict) -> object:
+        op = message["op"]
+        if op == "ready":
+            return True
+        if op == "join":
+            return await worker.join()
+        if op == "send":
+            return await worker.send(int(message["member"]), message["text"])
+        if op == "collect":
+            return await worker.collect(int(message["version"]), float(message["timeout"]))
+        if op == "stats":
+            return worker.stats()
+        if op == "quit":
             await worker.quit()
-            reply({"ev": "bye", "id": command.get("id")})
-            return
-        task = asyncio.create_task(run(command))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+            loop.call_later(0.05, os._exit, 0)
+            return True
+        raise benchkit.RemoteError(f"unknown op {op!r}")
 
-
-def main() -> None:
-    asyncio.run(serve())
+    channel.handler = handle
+    await channel.serve()  # stdin closed: the coordinator is gone
+    await worker.quit()
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
