@@ -18,7 +18,7 @@ def __getattr__(name: str):
     # MediaHub is loaded on first use, so that importing media.benchkit (the benchmarks'
     # client processes) doesn't pull in aiortc.
     if name == "MediaHub":
-        from media.forwarder import MediaHub
+        from media.hub import MediaHub
 
         return MediaHub
     raise AttributeError(f"module 'media' has no attribute {name!r}")

@@ -17,28 +17,36 @@ Works with aiortc 1.16.0 exactly: it reaches into private attributes, marked whe
 from __future__ import annotations
 
 import asyncio
-import datetime
 import functools
 import logging
 import random
 import struct
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcdtlstransport import RTCCertificate
-from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtp import RtpPacket
 
 from media import sdp as sdp_rules
+from media.aiortc_glue import (
+    OPUS_CLOCK,
+    Silence,
+    answer_opus_pt,
+    no_sender_reports,
+    take_over_receiver,
+)
 from media.errors import MediaError
+
+if TYPE_CHECKING:
+    from aiortc.rtcrtpreceiver import StreamStatistics
+
+    from media.hub import MediaHub
 
 log = logging.getLogger(__name__)
 
 K_SLOTS = 3
-OPUS_CLOCK = 48_000
 FRAME_SAMPLES = 960  # 20 ms of Opus at 48 kHz
 CONNECT_TIMEOUT = 30.0
 TICK = 0.1  # slot choice and speaking detection run ten times a second
@@ -49,47 +57,6 @@ STALE_AFTER = 2.0  # seconds without packets before a speaker loses their slot
 SILENT = 127.0
 
 _HEADER = struct.Struct("!BBHII")
-
-
-class _Silence(MediaStreamTrack):
-    """The track behind each slot's sender. aiortc's sender awaits recv() for frames to
-    encode; this one never returns, so the sender only sends RTCP while the forwarder
-    writes the slot's RTP itself. (A None track would make aiortc poll every 20 ms.)"""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._never: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    async def recv(self):
-        await self._never
-
-
-class _SharedCertificate(RTCCertificate):
-    """One DTLS key and certificate, and one OpenSSL context, for all of the hub's peer
-    connections. aiortc makes all three per connection; browsers only compare the
-    fingerprint in our answer, so one is enough (about 28 KiB less per connection)."""
-
-    def __init__(self, key, cert) -> None:
-        super().__init__(key, cert)
-        self._contexts: dict[tuple, object] = {}
-
-    def _create_ssl_context(self, srtp_profiles):
-        key = tuple(p.openssl_profile for p in srtp_profiles)
-        context = self._contexts.get(key)
-        if context is None:
-            context = self._contexts[key] = super()._create_ssl_context(srtp_profiles)
-        return context
-
-
-async def _no_sender_reports(sender) -> None:
-    """Stands in for a slot sender's RTCRtpSender._run_rtcp (private, aiortc 1.16.0): no
-    sender reports, whose counters would be zero anyway since the forwarder writes the RTP
-    itself. They were three RTCP packets a second per listener, about half of the idle
-    cost. Sets the two events RTCRtpSender.stop() waits for."""
-    sender._RTCRtpSender__rtcp_started.set()
-    sender._RTCRtpSender__rtcp_exited.set()
 
 
 class _Slot:
@@ -197,12 +164,12 @@ class RoomForwarder:
             mic.direction = "recvonly"
             for transceiver, slot in zip(slot_transceivers, self.slots, strict=True):
                 transceiver.direction = "sendonly"
-                transceiver.sender.replaceTrack(_Silence())
+                transceiver.sender.replaceTrack(Silence())
                 transceiver.sender._ssrc = slot.ssrc  # private: shared per slot (see module doc)
                 transceiver.sender._run_rtcp = functools.partial(
-                    _no_sender_reports, transceiver.sender
+                    no_sender_reports, transceiver.sender
                 )
-            _take_over_receiver(mic.receiver, peer)
+            take_over_receiver(mic.receiver, peer)
             await pc.setLocalDescription(await pc.createAnswer())
         except MediaError:
             await self._discard(pc)
@@ -212,7 +179,7 @@ class RoomForwarder:
             log.info("room %s: offer from member %s refused: %r", self.room_id, member_id, exc)
             raise MediaError("bad_sdp", "That offer can't be used.") from None
         peer.opus_pt = summary.mic_opus_pt
-        peer.out_pt = _answer_opus_pt(pc)
+        peer.out_pt = answer_opus_pt(pc)
         peer.publishing = publishing
         self.peers[member_id] = peer
 
@@ -415,141 +382,3 @@ class RoomForwarder:
         if active != self.active:
             self.active = active
             self.hub.on_active_speakers(self.room_id, sorted(active))
-
-
-def _take_over_receiver(receiver: RTCRtpReceiver, peer: Peer) -> None:
-    """Make the microphone receiver hand each packet to the forwarder instead of aiortc's
-    jitter buffer and decoder. The decoder thread is never started."""
-
-    async def receive(parameters) -> None:
-        # Replaces RTCRtpReceiver.receive: register for RTP and run RTCP receiver reports,
-        # but start no decoder thread. Private attributes of aiortc 1.16.0.
-        if receiver._RTCRtpReceiver__started:
-            return
-        receiver.transport._register_rtp_receiver(receiver, parameters)
-        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
-        receiver._RTCRtpReceiver__started = True
-        clock = next(
-            (c.clockRate for c in parameters.codecs if c.mimeType.lower() == "audio/opus"),
-            OPUS_CLOCK,
-        )
-        peer.stats = StreamStatistics(clock)
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        stats = peer.stats
-        if stats is None:
-            return
-        # Feed the receiver's statistics so aiortc keeps sending receiver reports. (Its
-        # RTCP task fails on a stream without packets, so register it with its first one.)
-        stats.add(packet)
-        remote_streams = receiver._RTCRtpReceiver__remote_streams
-        if packet.ssrc not in remote_streams:
-            remote_streams[packet.ssrc] = stats
-        peer.room.forward(peer, packet)
-
-    receiver.receive = receive
-    receiver._handle_rtp_packet = handle_rtp_packet
-
-
-def _answer_opus_pt(pc: RTCPeerConnection) -> int | None:
-    """The Opus payload type the listener's browser negotiated for the slots."""
-    for transceiver in pc.getTransceivers()[1:]:
-        for codec in transceiver._codecs:  # private: the negotiated codecs
-            if codec.mimeType.lower() == "audio/opus":
-                return codec.payloadType
-    return None
-
-
-class MediaHub:
-    """Every RoomForwarder of this process, the peer-connection cap and the ICE setup."""
-
-    def __init__(
-        self,
-        *,
-        ice_servers: list[dict] | None = None,
-        max_peers: int = 2000,
-        slots: int = K_SLOTS,
-        on_active_speakers: Callable[[int, list[int]], None] | None = None,
-    ) -> None:
-        self.ice_servers = ice_servers or []
-        self.max_peers = max_peers
-        self.slots = slots
-        self.rooms: dict[int, RoomForwarder] = {}
-        self.peers_open = 0
-        self._on_active = on_active_speakers
-        self._tasks: set[asyncio.Task] = set()
-        self._certificate: _SharedCertificate | None = None
-
-    def certificate(self) -> _SharedCertificate:
-        """The DTLS certificate of new connections; aiortc's are valid for 30 days, so a
-        new one is made a day before it expires (open connections keep theirs)."""
-        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
-        if self._certificate is None or self._certificate.expires < soon:
-            self._certificate = _SharedCertificate.generateCertificate()
-        return self._certificate
-
-    def spawn(self, coro) -> None:
-        """Run a coroutine in the background, keeping a reference until it ends."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def configuration(self):
-        from aiortc import RTCConfiguration, RTCIceServer
-
-        # An explicit empty list: with none given, aiortc would ask a public STUN server.
-        return RTCConfiguration(
-            iceServers=[
-                RTCIceServer(
-                    urls=s["urls"], username=s.get("username"), credential=s.get("credential")
-                )
-                for s in self.ice_servers
-            ]
-        )
-
-    def peer_count(self) -> int:
-        return self.peers_open
-
-    def room(self, room_id: int) -> RoomForwarder:
-        forwarder = self.rooms.get(room_id)
-        if forwarder is None:
-            forwarder = self.rooms[room_id] = RoomForwarder(self, room_id)
-        return forwarder
-
-    def on_active_speakers(self, room_id: int, members: list[int]) -> None:
-        if self._on_active is not None:
-            try:
-                self._on_active(room_id, members)
-            except Exception:
-                log.exception("active-speaker callback failed for room %s", room_id)
-
-    async def attach(
-        self, room_id: int, member_id: int, token: str, offer_sdp: str, *, publishing: bool
-    ) -> str:
-        return await self.room(room_id).attach(member_id, token, offer_sdp, publishing)
-
-    async def add_candidate(self, room_id: int, member_id: int, candidate) -> None:
-        forwarder = self.rooms.get(room_id)
-        if forwarder is None:
-            raise MediaError("no_peer", "Send an offer first.")
-        await forwarder.add_candidate(member_id, candidate)
-
-    def set_publishing(self, room_id: int, member_id: int, allowed: bool) -> None:
-        forwarder = self.rooms.get(room_id)
-        if forwarder is not None:
-            forwarder.set_publishing(member_id, allowed)
-
-    async def detach(self, room_id: int, member_id: int, token: str | None = None) -> bool:
-        forwarder = self.rooms.get(room_id)
-        if forwarder is None:
-            return False
-        done = await forwarder.detach(member_id, token)
-        if not forwarder.peers:
-            await forwarder.close()
-            self.rooms.pop(room_id, None)
-        return done
-
-    async def close_room(self, room_id: int) -> None:
-        forwarder = self.rooms.pop(room_id, None)
-        if forwarder is not None:
-            await forwarder.close()

@@ -64,7 +64,7 @@ class PassThroughServer:
     """media.forwarder.MediaHub with one room, and a timing wrapper around its forward()."""
 
     def __init__(self, speakers: int, listeners: int) -> None:
-        from media.forwarder import MediaHub
+        from media.hub import MediaHub
         from media.ice import use_host_addresses
 
         use_host_addresses([HOST])

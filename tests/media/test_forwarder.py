@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from media.forwarder import MediaHub
+from media.hub import MediaHub
 from tests.media.peers import Browser, loopback_only, within
 
 pytestmark = pytest.mark.asyncio

@@ -1,0 +1,98 @@
+"""What the forwarder changes in aiortc 1.16.0 so that it never decodes or encodes: every
+piece here reaches into private attributes of that exact release (pinned in pyproject.toml;
+DESIGN section 5 has the facts they rest on)."""
+
+import asyncio
+
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtp import RtpPacket
+
+OPUS_CLOCK = 48_000
+
+
+class Silence(MediaStreamTrack):
+    """The track behind each slot's sender. aiortc's sender awaits recv() for frames to
+    encode; this one never returns, so the sender only sends RTCP while the forwarder
+    writes the slot's RTP itself. (A None track would make aiortc poll every 20 ms.)"""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._never: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def recv(self):
+        await self._never
+
+
+class SharedCertificate(RTCCertificate):
+    """One DTLS key and certificate, and one OpenSSL context, for all of the hub's peer
+    connections. aiortc makes all three per connection; browsers only compare the
+    fingerprint in our answer, so one is enough (about 28 KiB less per connection)."""
+
+    def __init__(self, key, cert) -> None:
+        super().__init__(key, cert)
+        self._contexts: dict[tuple, object] = {}
+
+    def _create_ssl_context(self, srtp_profiles):
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = super()._create_ssl_context(srtp_profiles)
+        return context
+
+
+async def no_sender_reports(sender) -> None:
+    """Stands in for a slot sender's RTCRtpSender._run_rtcp (private, aiortc 1.16.0): no
+    sender reports, whose counters would be zero anyway since the forwarder writes the RTP
+    itself. They were three RTCP packets a second per listener, about half of the idle
+    cost. Sets the two events RTCRtpSender.stop() waits for."""
+    sender._RTCRtpSender__rtcp_started.set()
+    sender._RTCRtpSender__rtcp_exited.set()
+
+
+def take_over_receiver(receiver: RTCRtpReceiver, peer) -> None:
+    """Make the microphone receiver hand each packet to the forwarder
+    (`peer.room.forward(peer, packet)`) instead of aiortc's jitter buffer and decoder. The
+    decoder thread is never started."""
+
+    async def receive(parameters) -> None:
+        # Replaces RTCRtpReceiver.receive: register for RTP and run RTCP receiver reports,
+        # but start no decoder thread. Private attributes of aiortc 1.16.0.
+        if receiver._RTCRtpReceiver__started:
+            return
+        receiver.transport._register_rtp_receiver(receiver, parameters)
+        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        receiver._RTCRtpReceiver__started = True
+        clock = next(
+            (c.clockRate for c in parameters.codecs if c.mimeType.lower() == "audio/opus"),
+            OPUS_CLOCK,
+        )
+        peer.stats = StreamStatistics(clock)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        stats = peer.stats
+        if stats is None:
+            return
+        # Feed the receiver's statistics so aiortc keeps sending receiver reports. (Its
+        # RTCP task fails on a stream without packets, so register it with its first one.)
+        stats.add(packet)
+        remote_streams = receiver._RTCRtpReceiver__remote_streams
+        if packet.ssrc not in remote_streams:
+            remote_streams[packet.ssrc] = stats
+        peer.room.forward(peer, packet)
+
+    receiver.receive = receive
+    receiver._handle_rtp_packet = handle_rtp_packet
+
+
+def answer_opus_pt(pc: RTCPeerConnection) -> int | None:
+    """The Opus payload type the listener's browser negotiated for the slots."""
+    for transceiver in pc.getTransceivers()[1:]:
+        for codec in transceiver._codecs:  # private: the negotiated codecs
+            if codec.mimeType.lower() == "audio/opus":
+                return codec.payloadType
+    return None

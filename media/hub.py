@@ -1,0 +1,110 @@
+"""The process's forwarders: one RoomForwarder per live room, the peer-connection cap, the
+shared DTLS certificate and the ICE configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable
+
+from media.aiortc_glue import SharedCertificate
+from media.errors import MediaError
+from media.forwarder import K_SLOTS, RoomForwarder
+
+log = logging.getLogger(__name__)
+
+
+class MediaHub:
+    """Every RoomForwarder of this process, the peer-connection cap and the ICE setup."""
+
+    def __init__(
+        self,
+        *,
+        ice_servers: list[dict] | None = None,
+        max_peers: int = 2000,
+        slots: int = K_SLOTS,
+        on_active_speakers: Callable[[int, list[int]], None] | None = None,
+    ) -> None:
+        self.ice_servers = ice_servers or []
+        self.max_peers = max_peers
+        self.slots = slots
+        self.rooms: dict[int, RoomForwarder] = {}
+        self.peers_open = 0
+        self._on_active = on_active_speakers
+        self._tasks: set[asyncio.Task] = set()
+        self._certificate: SharedCertificate | None = None
+
+    def certificate(self) -> SharedCertificate:
+        """The DTLS certificate of new connections; aiortc's are valid for 30 days, so a
+        new one is made a day before it expires (open connections keep theirs)."""
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+        if self._certificate is None or self._certificate.expires < soon:
+            self._certificate = SharedCertificate.generateCertificate()
+        return self._certificate
+
+    def spawn(self, coro) -> None:
+        """Run a coroutine in the background, keeping a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def configuration(self):
+        from aiortc import RTCConfiguration, RTCIceServer
+
+        # An explicit empty list: with none given, aiortc would ask a public STUN server.
+        return RTCConfiguration(
+            iceServers=[
+                RTCIceServer(
+                    urls=s["urls"], username=s.get("username"), credential=s.get("credential")
+                )
+                for s in self.ice_servers
+            ]
+        )
+
+    def peer_count(self) -> int:
+        return self.peers_open
+
+    def room(self, room_id: int) -> RoomForwarder:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            forwarder = self.rooms[room_id] = RoomForwarder(self, room_id)
+        return forwarder
+
+    def on_active_speakers(self, room_id: int, members: list[int]) -> None:
+        if self._on_active is not None:
+            try:
+                self._on_active(room_id, members)
+            except Exception:
+                log.exception("active-speaker callback failed for room %s", room_id)
+
+    async def attach(
+        self, room_id: int, member_id: int, token: str, offer_sdp: str, *, publishing: bool
+    ) -> str:
+        return await self.room(room_id).attach(member_id, token, offer_sdp, publishing)
+
+    async def add_candidate(self, room_id: int, member_id: int, candidate) -> None:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            raise MediaError("no_peer", "Send an offer first.")
+        await forwarder.add_candidate(member_id, candidate)
+
+    def set_publishing(self, room_id: int, member_id: int, allowed: bool) -> None:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is not None:
+            forwarder.set_publishing(member_id, allowed)
+
+    async def detach(self, room_id: int, member_id: int, token: str | None = None) -> bool:
+        forwarder = self.rooms.get(room_id)
+        if forwarder is None:
+            return False
+        done = await forwarder.detach(member_id, token)
+        if not forwarder.peers:
+            await forwarder.close()
+            self.rooms.pop(room_id, None)
+        return done
+
+    async def close_room(self, room_id: int) -> None:
+        forwarder = self.rooms.pop(room_id, None)
+        if forwarder is not None:
+            await forwarder.close()
