@@ -123,6 +123,14 @@ def parse_redis_url(name: str, url: str) -> str:
     return url
 
 
+def parse_host_port(name: str, value: str) -> tuple[str, int]:
+    """host:port, with a port from 0 (any free one) to 65535."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ImproperlyConfigured(f"{name} must look like 10.0.0.5:9400, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
 def parse_ice_servers(name: str, raw: str) -> list[dict]:
     """ICE_SERVERS is a JSON list of RTCIceServer dicts: [{"urls": [...], ...}]."""
     if not raw.strip():

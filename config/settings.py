@@ -5,7 +5,12 @@ process, DEBUG on, secrets generated into var/. Set DATABASE_URL, REDIS_URL, SEC
 DEBUG=false and ALLOWED_HOSTS for production (see README.md).
 """
 
+import hashlib
+import hmac
+import os
+import re
 import secrets
+import socket
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +21,7 @@ from config.env import (
     env_list,
     env_str,
     parse_database_url,
+    parse_host_port,
     parse_ice_servers,
     parse_redis_url,
     sqlite_database,
@@ -258,6 +264,24 @@ TURN_TTL = env_int("TURN_TTL", 6 * 3600, minimum=60)
 # Local addresses the forwarder offers as ICE host candidates; empty means every interface
 # but loopback. Tests and single-machine demos use 127.0.0.1.
 MEDIA_HOST_ADDRESSES = env_list("MEDIA_HOST_ADDRESSES", [])
+
+# --- Nodes (manage.py runnode; see README "Many nodes") -------------------------------------
+REDIS_URL = _redis_url
+# This process's name among the nodes; made at start unless given. Participants carry it.
+NODE_ID = env_str("NODE_ID") or f"{socket.gethostname()}-{os.getpid()}"
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", NODE_ID):
+    raise ImproperlyConfigured("NODE_ID must be 1-64 letters, digits, '.', '_' or '-'")
+# Where this node's relay listens for other nodes' packets, host:port (port 0: any free one).
+MEDIA_RELAY_ADDRESS = parse_host_port(
+    "MEDIA_RELAY_ADDRESS", env_str("MEDIA_RELAY_ADDRESS", "127.0.0.1:0")
+)
+# Authenticates relay datagrams between nodes; the same on every node of a deployment.
+MEDIA_RELAY_SECRET = (
+    env_str("MEDIA_RELAY_SECRET")
+    or hmac.new(SECRET_KEY.encode(), b"podium media relay", hashlib.sha256).hexdigest()
+)
+if len(MEDIA_RELAY_SECRET) < 16:
+    raise ImproperlyConfigured("MEDIA_RELAY_SECRET must be at least 16 characters")
 # Peer connections one process will hold; past it, new joins get a clear error.
 MEDIA_MAX_PEERS = env_int("MEDIA_MAX_PEERS", 2000, minimum=1)
 

@@ -52,7 +52,7 @@ def _after_commit(group: str, message: dict) -> None:
 
 
 def stage_changed(room_id: int, version: int) -> None:
-    text = protocol.stage_changed(version=version, stage=snapshots.stage(room_id))
+    text = protocol.stage_changed(version=version, stage=snapshots.stage_at(room_id, version))
     _after_commit(room_group(room_id), {"type": "room.event", "text": text})
 
 

@@ -45,6 +45,20 @@ def stage(room_id: int) -> list[dict]:
     return [{**person(p), "role": p.role, "muted": p.muted} for p in people]
 
 
+# The stage as of a room's version, per process: every change to the stage bumps the version,
+# so a join storm reads it once per version instead of once per join.
+_stage_at: dict[int, tuple[int, list[dict]]] = {}
+
+
+def stage_at(room_id: int, version: int) -> list[dict]:
+    cached = _stage_at.get(room_id)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    people = stage(room_id)
+    _stage_at[room_id] = (version, people)
+    return people
+
+
 def audience_count(room_id: int) -> int:
     return Participant.objects.filter(room_id=room_id, role=Role.LISTENER, is_present=True).count()
 
@@ -99,7 +113,7 @@ def room_snapshot(room: Room, participant: Participant, *, platform: bool) -> di
             "status": room.status,
             "max_speakers": room.max_speakers,
         },
-        "stage": stage(room.pk),
+        "stage": stage_at(room.pk, room.version),
         "audience": {"count": audience_count(room.pk), "first_page": audience_page(room.pk)},
         "hand_queue": hand_queue(room.pk, hide=blocked_ids(participant.member))
         if me["can_moderate"]

@@ -114,6 +114,9 @@ class Participant(models.Model):
     # The websocket channel that holds this member's presence. A newer tab takes it over, so
     # the older tab's disconnect doesn't mark the member absent.
     connection = models.CharField(max_length=120, blank=True)
+    # The node (settings.NODE_ID) whose process holds that socket: a node that stops
+    # heart-beating has its participants reaped (rooms.cluster).
+    node = models.CharField(max_length=64, blank=True)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
 

@@ -20,6 +20,7 @@ from rooms.services.presence import (
     participant_eject,
     participant_join,
     participant_leave,
+    participants_reap,
     reaction_send,
 )
 from rooms.services.stage import (
@@ -51,6 +52,7 @@ __all__ = [
     "participant_eject",
     "participant_join",
     "participant_leave",
+    "participants_reap",
     "reaction_send",
     "room_create",
     "room_end",

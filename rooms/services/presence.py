@@ -1,19 +1,29 @@
 """Who is in the room: joins, leaves, ejections (suspensions and group bans), reactions."""
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from rooms import broadcast
-from rooms.errors import NotAllowed
-from rooms.models import Participant, Role, Room, RoomBan
+from rooms.errors import NotAllowed, NotFound, RoomNotLive
+from rooms.models import STAGE_ROLES, Participant, Role, Room, RoomBan
 from rooms.services.change import RoomChange, acting, lock_live_room, room_changing
 
 
 def participant_join(*, room_id: int, member, connection: str) -> tuple[Room, Participant]:
     """The member's socket is in the room. Their role, hand and mute survive reconnects;
-    a newer socket takes presence over from an older one."""
+    a newer socket takes presence over from an older one. A listener's join locks only
+    their own row and bumps nothing, so that a thousand can join at once; a speaker's
+    changes the stage, which locks the room and bumps its version."""
     with transaction.atomic():
-        room = lock_live_room(room_id)
+        if _on_stage(room_id, member):
+            room = lock_live_room(room_id)
+        else:
+            room = Room.objects.filter(pk=room_id).first()
+            if room is None:
+                raise NotFound("No such room.")
+            if room.status != Room.Status.LIVE:
+                raise RoomNotLive("This room isn't live.")
         if RoomBan.objects.filter(room=room, member=member).exists():
             raise NotAllowed("You've been removed from this room.")
         with room_changing(room) as change:
@@ -23,9 +33,12 @@ def participant_join(*, room_id: int, member, connection: str) -> tuple[Room, Pa
             previous = participant.connection if participant.is_present else ""
             participant.is_present = True
             participant.connection = connection
+            participant.node = settings.NODE_ID
             participant.joined_at = timezone.now()
             participant.left_at = None
-            participant.save(update_fields=["is_present", "connection", "joined_at", "left_at"])
+            participant.save(
+                update_fields=["is_present", "connection", "node", "joined_at", "left_at"]
+            )
             if previous and previous != connection:
                 broadcast.session_replaced(room.pk, member.pk, connection)
             _came_or_went(change, participant)
@@ -36,7 +49,10 @@ def participant_join(*, room_id: int, member, connection: str) -> tuple[Room, Pa
 def participant_leave(*, room_id: int, member, connection: str) -> None:
     """The socket closed. Only the socket that holds presence can end it."""
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        if _on_stage(room_id, member):
+            room = Room.objects.select_for_update().filter(pk=room_id).first()
+        else:
+            room = Room.objects.filter(pk=room_id).first()
         if room is None:
             return
         participant = (
@@ -46,13 +62,48 @@ def participant_leave(*, room_id: int, member, connection: str) -> None:
         )
         if participant is None:
             return
-        participant.is_present = False
-        participant.connection = ""
-        participant.left_at = timezone.now()
-        participant.save(update_fields=["is_present", "connection", "left_at"])
+        _absent(participant, at=timezone.now())
         if room.status == Room.Status.LIVE:
             with room_changing(room) as change:
                 _came_or_went(change, participant)
+
+
+def participants_reap(*, node: str) -> int:
+    """A node stopped heart-beating: its participants' sockets are gone with it. Mark them
+    absent room by room, as if each had left, so that no ghost stays on a stage or in an
+    audience. Returns how many were reaped. Called by the cluster agent (rooms.cluster)."""
+    reaped = 0
+    room_ids = (
+        Participant.objects.filter(node=node, is_present=True)
+        .values_list("room_id", flat=True)
+        .distinct()
+    )
+    for room_id in list(room_ids):
+        with transaction.atomic():
+            room = Room.objects.select_for_update().filter(pk=room_id).first()
+            if room is None:
+                continue
+            ghosts = Participant.objects.select_for_update().filter(
+                room=room, node=node, is_present=True
+            )
+            with room_changing(room) as change:
+                for participant in ghosts:
+                    _absent(participant, at=timezone.now())
+                    if room.status == Room.Status.LIVE:
+                        _came_or_went(change, participant)
+                    reaped += 1
+    return reaped
+
+
+def _on_stage(room_id: int, member) -> bool:
+    return Participant.objects.filter(room_id=room_id, member=member, role__in=STAGE_ROLES).exists()
+
+
+def _absent(participant: Participant, *, at) -> None:
+    participant.is_present = False
+    participant.connection = ""
+    participant.left_at = at
+    participant.save(update_fields=["is_present", "connection", "left_at"])
 
 
 def _came_or_went(change: RoomChange, participant: Participant) -> None:
