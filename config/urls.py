@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from config import health
 from config.site import views as site_views
 from rooms.moderation import views as moderation_views
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("", site_views.home, name="home"),
     path("search/", site_views.search, name="search"),
     path("in/<slug:handle>/", site_views.profile, name="profile"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

@@ -90,6 +90,8 @@ class _Slot:
 class Peer:
     """A member's peer connection and what the hot path needs of it."""
 
+    local = True
+
     def __init__(self, room: RoomForwarder, member_id: int, token: str, pc: RTCPeerConnection):
         self.room = room
         self.member_id = member_id
@@ -127,11 +129,37 @@ class Peer:
         return True
 
 
+class RemoteSpeaker:
+    """A speaker whose peer connection is on another node: their packets arrive through
+    the relay. What they may publish is pushed here as for a local speaker."""
+
+    __slots__ = ("last_packet", "level", "member_id", "opus_pt", "publishing")
+    local = False
+
+    def __init__(self, member_id: int) -> None:
+        self.member_id = member_id
+        self.publishing = False
+        self.opus_pt: int | None = None
+        self.level = SILENT
+        self.last_packet = 0.0
+
+
 class RoomForwarder:
+    """One live room on this node. On one node it chooses the slots itself; across nodes
+    the node holding the room's lease is the brain (`brain`), chooses which speakers are
+    heard room-wide and publishes them, and the others follow (`audible`)."""
+
     def __init__(self, hub: MediaHub, room_id: int) -> None:
         self.hub = hub
         self.room_id = room_id
         self.peers: dict[int, Peer] = {}
+        self.remote: dict[int, RemoteSpeaker] = {}
+        # The room-wide choice: made here when brain, else the brain's latest.
+        self.brain = True
+        self.audible: frozenset[int] = frozenset()
+        # The relay addresses of the other nodes with this room's listeners.
+        self.destinations: tuple[tuple[str, int], ...] = ()
+        self.packets_relayed_in = 0
         self.slots = [_Slot(random.getrandbits(32)) for _ in range(hub.slots)]
         self.slot_of: dict[int, _Slot] = {}
         # Listeners grouped by the payload type they expect: (peer, protect, ...) per group.
@@ -255,6 +283,11 @@ class RoomForwarder:
         peer = self.peers.get(member_id)
         if peer is not None:
             peer.publishing = allowed
+        remote = self.remote.get(member_id)
+        if remote is None and allowed:
+            remote = self.remote[member_id] = RemoteSpeaker(member_id)
+        if remote is not None:
+            remote.publishing = allowed
         if not allowed:
             slot = self.slot_of.pop(member_id, None)
             if slot is not None:
@@ -265,9 +298,18 @@ class RoomForwarder:
 
     # --- The hot path -------------------------------------------------------------------
 
-    def forward(self, peer: Peer, packet: RtpPacket) -> None:
+    def forward_relayed(self, member_id: int, packet: RtpPacket) -> None:
+        """A packet another node relayed: checked again here against who may publish."""
+        speaker = self.remote.get(member_id)
+        if speaker is None or not speaker.publishing or member_id in self.peers:
+            return
+        speaker.opus_pt = packet.payload_type
+        self.packets_relayed_in += 1
+        self.forward(speaker, packet)
+
+    def forward(self, peer: Peer | RemoteSpeaker, packet: RtpPacket) -> None:
         """One packet from a speaker: drop it unless they may publish, else copy it to every
-        listener through the speaker's slot."""
+        listener through the speaker's slot, and (a local speaker's) to the other nodes."""
         if not peer.publishing or packet.payload_type != peer.opus_pt:
             return
         now = time.monotonic()
@@ -275,8 +317,13 @@ class RoomForwarder:
         level = packet.extensions.audio_level
         peer.level = 0.7 * peer.level + 0.3 * (level[1] if level is not None else 30)
         self.packets_in += 1
+        if peer.local and self.destinations:
+            # Every packet a local speaker may publish, so that the brain hears them all.
+            self.hub.relay.send(self.room_id, peer.member_id, packet, self.destinations)
         slot = self.slot_of.get(peer.member_id)
         if slot is None:
+            if not (self.brain or peer.member_id in self.audible):
+                return
             slot = self._give_free_slot(peer, now)
             if slot is None:
                 return
@@ -350,17 +397,23 @@ class RoomForwarder:
                 if peer.ready:
                     peer.route()
         for slot in self.slots:
-            owner = self.peers.get(slot.owner) if slot.owner is not None else None
+            owner = self._speaker(slot.owner) if slot.owner is not None else None
             if slot.owner is not None and (
-                owner is None or not owner.publishing or now - owner.last_packet > STALE_AFTER
+                owner is None
+                or not owner.publishing
+                or now - owner.last_packet > STALE_AFTER
+                or not (self.brain or slot.owner in self.audible)
             ):
                 self.slot_of.pop(slot.owner, None)
                 slot.owner = None
+        if not self.brain:
+            return  # the brain chooses; its choice arrives with set_choice()
         # With more speakers than slots, the loudest waiting speaker takes the slot of the
         # quietest one, but only when clearly louder and the slot has been held a while.
+        speakers = [*self.peers.values(), *self.remote.values()]
         waiting = [
             p
-            for p in self.peers.values()
+            for p in speakers
             if p.publishing and p.member_id not in self.slot_of and now - p.last_packet < 0.5
         ]
         if waiting:
@@ -371,14 +424,25 @@ class RoomForwarder:
             else:
                 held = [s for s in self.slots if now - s.since >= MIN_HOLD]
                 if held:
-                    quietest = max(held, key=lambda s: self.peers[s.owner].level)
-                    if loudest.level + SWITCH_MARGIN < self.peers[quietest.owner].level:
+                    quietest = max(held, key=lambda s: self._speaker(s.owner).level)
+                    if loudest.level + SWITCH_MARGIN < self._speaker(quietest.owner).level:
                         self._assign(quietest, loudest.member_id, now)
+        audible = frozenset(s.owner for s in self.slots if s.owner is not None)
+        if audible != self.audible:
+            self.audible = audible
+            self.hub.on_choice(self.room_id, audible)
         active = frozenset(
             p.member_id
-            for p in self.peers.values()
+            for p in speakers
             if p.publishing and p.level <= SPEAKING_LEVEL and now - p.last_packet < 0.5
         )
         if active != self.active:
             self.active = active
             self.hub.on_active_speakers(self.room_id, sorted(active))
+
+    def _speaker(self, member_id: int) -> Peer | RemoteSpeaker | None:
+        return self.peers.get(member_id) or self.remote.get(member_id)
+
+    def set_choice(self, audible: frozenset[int]) -> None:
+        """The brain's choice of who is heard; slots of others are freed at the next tick."""
+        self.audible = audible

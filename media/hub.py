@@ -11,6 +11,7 @@ from collections.abc import Callable
 from media.aiortc_glue import SharedCertificate
 from media.errors import MediaError
 from media.forwarder import K_SLOTS, RoomForwarder
+from media.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class MediaHub:
         max_peers: int = 2000,
         slots: int = K_SLOTS,
         on_active_speakers: Callable[[int, list[int]], None] | None = None,
+        on_choice: Callable[[int, frozenset[int]], None] | None = None,
     ) -> None:
         self.ice_servers = ice_servers or []
         self.max_peers = max_peers
@@ -32,6 +34,9 @@ class MediaHub:
         self.rooms: dict[int, RoomForwarder] = {}
         self.peers_open = 0
         self._on_active = on_active_speakers
+        self._on_choice = on_choice
+        # Set by the cluster agent when this node is one of several (rooms.cluster).
+        self.relay: Relay | None = None
         self._tasks: set[asyncio.Task] = set()
         self._certificate: SharedCertificate | None = None
 
@@ -70,6 +75,20 @@ class MediaHub:
         if forwarder is None:
             forwarder = self.rooms[room_id] = RoomForwarder(self, room_id)
         return forwarder
+
+    def on_choice(self, room_id: int, audible: frozenset[int]) -> None:
+        """The room's brain chose who is heard: the other nodes follow (rooms.cluster)."""
+        if self._on_choice is not None:
+            try:
+                self._on_choice(room_id, audible)
+            except Exception:
+                log.exception("choice callback failed for room %s", room_id)
+
+    def on_relayed(self, room_id: int, member_id: int, packet) -> None:
+        """A packet from the relay; dropped unless this node serves the room."""
+        forwarder = self.rooms.get(room_id)
+        if forwarder is not None:
+            forwarder.forward_relayed(member_id, packet)
 
     def on_active_speakers(self, room_id: int, members: list[int]) -> None:
         if self._on_active is not None:

@@ -123,6 +123,41 @@ def session_replaced(room_id: int, member_id: int, new_channel: str) -> None:
     )
 
 
+# --- Between nodes (rooms.cluster) ----------------------------------------------------------
+
+
+def media_group(room_id: int) -> str:
+    """Every node's agent that has peers in the room."""
+    return f"media.{room_id}"
+
+
+def node_group(node_id: str) -> str:
+    """Every room socket held by one node."""
+    return f"node.{node_id}"
+
+
+def media_publishing(room_id: int, member_id: int, allowed: bool) -> None:
+    """Who may be heard changed: every node's forwarder drops or forwards the member's
+    packets from the next one, wherever they arrive (their own node or through the relay)."""
+    _after_commit(
+        media_group(room_id),
+        {"type": "media.publishing", "room": room_id, "member": member_id, "allowed": allowed},
+    )
+
+
+async def media_choice(room_id: int, audible: list[int], token: int) -> None:
+    """The room's brain chose who is heard; `token` is its lease's fencing token."""
+    await get_channel_layer().group_send(
+        media_group(room_id),
+        {"type": "media.choice", "room": room_id, "audible": audible, "token": token},
+    )
+
+
+async def node_draining(node_id: str) -> None:
+    """The node is stopping: its sockets ask their pages to reconnect, to another node."""
+    await get_channel_layer().group_send(node_group(node_id), {"type": "room.moving"})
+
+
 # --- Not database changes: sent at once ---------------------------------------------------
 
 

@@ -13,12 +13,14 @@ from aiortc.sdp import candidate_from_sdp
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.selectors import blocked_ids
 from media import MediaError
 from rooms import broadcast, eventloop, media_bridge, protocol, selectors, services
+from rooms.cluster import agent as cluster
 from rooms.errors import RoomError
 from rooms.eventloop import spawn
 from rooms.models import Room
@@ -38,6 +40,12 @@ MAX_SOCKETS_PER_MEMBER = 3
 
 _recent_connects: dict[tuple[int, int], deque] = defaultdict(deque)
 _open_sockets: dict[tuple[int, int], int] = defaultdict(int)
+
+
+def open_socket_count() -> int:
+    """Room sockets this process holds (a draining node waits for them to move)."""
+    return sum(_open_sockets.values())
+
 
 # Inbound type -> (service, names of message fields passed on as keyword arguments).
 ACTIONS = {
@@ -114,6 +122,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._refuse("unauthenticated", "Sign in to join rooms.", Close.UNAUTHENTICATED)
             return
         self.member = user
+        if cluster.draining():
+            await self.close(code=Close.MOVING)
+            return
         key = (self.room_id, user.pk)
         if not self._connect_allowed(key):
             await self._refuse("rate_limited", "Too many connections; wait a moment.", Close.FLOOD)
@@ -128,6 +139,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_add(
             broadcast.member_everywhere_group(user.pk), self.channel_name
+        )
+        await self.channel_layer.group_add(
+            broadcast.node_group(settings.NODE_ID), self.channel_name
         )
         try:
             snapshot = await database_sync_to_async(self._join)()
@@ -196,6 +210,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_discard(
             broadcast.member_everywhere_group(self.member.pk), self.channel_name
+        )
+        await self.channel_layer.group_discard(
+            broadcast.node_group(settings.NODE_ID), self.channel_name
         )
         await self._set_moderator_group(False)
         await self._release()
@@ -314,6 +331,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event["rooms"] is None or self.room_id in event["rooms"]:
             await self.send(text_data=event["text"])
             await self.close(code=Close.FORBIDDEN)
+
+    async def room_moving(self, event: dict) -> None:
+        await self.close(code=Close.MOVING)
 
     async def room_hand_queue(self, event: dict) -> None:
         # Re-read the member's blocks each time (moderators are few): a block made while

@@ -29,6 +29,7 @@ class Close:
     ENDED = 4410
     NOT_LIVE = 4412
     FLOOD = 4429
+    MOVING = 4503  # the node is draining: reconnect at once (the balancer picks another)
     TOO_BIG = 1009
 
 
@@ -48,6 +49,7 @@ def client_closes() -> dict:
     """What the room page needs to know of close codes (handed over with json_script)."""
     return {
         "ended": Close.ENDED,
+        "moving": Close.MOVING,
         "terminal": {str(code): text for code, text in TERMINAL_CLOSES.items()},
     }
 

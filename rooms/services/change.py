@@ -161,6 +161,7 @@ def _announce(change: RoomChange) -> None:
         broadcast.member_removed(room.pk, member_id, version, banned=banned)
     for member_id in change.detached:
         transaction.on_commit(lambda r=room.pk, m=member_id: media_bridge.detach_soon(r, m))
+        broadcast.media_publishing(room.pk, member_id, False)  # on every other node too
     if change.stage:
         broadcast.stage_changed(room.pk, version)
     if change.audience:
@@ -186,3 +187,4 @@ def _tell(room: Room, participant: Participant, version: int) -> None:
     allowed = participant.on_stage and not participant.muted
     room_id, member_id = room.pk, participant.member_id
     transaction.on_commit(lambda: media_bridge.publishing_soon(room_id, member_id, allowed))
+    broadcast.media_publishing(room_id, member_id, allowed)

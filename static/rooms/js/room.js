@@ -78,6 +78,13 @@ function connect() {
       finish(closeEvent.code === realtime.closes.ended ? "This room has ended" : "You left the room", terminal);
       return;
     }
+    if (closeEvent.code === realtime.closes.moving) {
+      // The server is restarting: another one takes over at once.
+      retry = 1;
+      setConnection("connecting", "Reconnecting…");
+      retryTimer = setTimeout(connect, 50);
+      return;
+    }
     retry += 1;
     const wait = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
     setConnection("offline", `Connection lost. Reconnecting in ${Math.round(wait / 1000)} s…`);

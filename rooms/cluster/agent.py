@@ -1,0 +1,244 @@
+"""This node's part in a deployment of many (`manage.py runnode`), on its event loop.
+
+Once a second (TICK) the agent:
+- beats its heartbeat in Redis, with its relay address and whether it is draining;
+- for each room it has peers in: says so, learns which other nodes do (their relay addresses
+  become the forwarder's destinations), and holds or contends for the room's lease. The
+  holder is the room's brain: its forwarder chooses who is heard and the agent publishes the
+  choice, with the lease's fencing token, to the room's media group;
+- joins and leaves the rooms' media groups, where every node hears who may publish
+  (`media.publishing`, from the services) and the brain's choice (`media.choice`);
+- holds the reaper lease, or not: its holder marks absent the participants of nodes that have
+  not beaten for REAP_AFTER, while its own Redis calls have been working for as long.
+
+Only this node's peers' rooms are touched, and nothing here is on the packet path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from media.relay import Relay
+from rooms import broadcast, eventloop, media_bridge
+from rooms.cluster.registry import Registry
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0
+REAP_AFTER = 8.0
+
+
+_current: NodeAgent | None = None
+
+
+def current() -> NodeAgent | None:
+    """This process's agent under `manage.py runnode`; None in the embedded default."""
+    return _current
+
+
+def set_current(agent: NodeAgent | None) -> None:
+    global _current
+    _current = agent
+
+
+def draining() -> bool:
+    return _current is not None and _current.draining
+
+
+class ClusterError(Exception):
+    """The node can't take part (Redis unreachable); the message names what to fix."""
+
+
+class NodeAgent:
+    def __init__(self, redis) -> None:
+        self.node_id = settings.NODE_ID
+        self.registry = Registry(redis, self.node_id)
+        self.draining = False
+        self.relay: Relay | None = None
+        self.hub = None
+        self.channel = ""
+        self._rooms: dict[int, object] = {}  # room id -> its brain lease
+        self._tokens: dict[int, int] = {}  # room id -> the largest fencing token heard
+        self._missing_since: dict[str, float] = {}
+        self._redis_ok_since: float | None = None
+        self._reaper = self.registry.lease("reaper")
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        try:
+            await self.registry.redis.ping()
+        except Exception as exc:
+            raise ClusterError(
+                f"Can't reach Redis at REDIS_URL ({settings.REDIS_URL}): {exc}"
+            ) from None
+        self.hub = media_bridge.hub()
+        host, port = settings.MEDIA_RELAY_ADDRESS
+        self.relay = Relay(settings.MEDIA_RELAY_SECRET.encode(), self.hub.on_relayed)
+        await self.relay.start(host, port)
+        self.hub.relay = self.relay
+        self.hub._on_choice = self.publish_choice
+        layer = get_channel_layer()
+        self.channel = await layer.new_channel("node.")
+        await self._beat()
+        self._tasks = [
+            eventloop.spawn(self._every(TICK, self._beat)),
+            eventloop.spawn(self._every(TICK, self._rooms_tick)),
+            eventloop.spawn(self._every(TICK * 2, self._reap)),
+            eventloop.spawn(self._receive_forever()),
+        ]
+        log.info("node %s: relay on %s:%s", self.node_id, *self.relay.address)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for room_id, lease in list(self._rooms.items()):
+            await self._leave(room_id, lease)
+        await self._reaper.release()
+        await self.registry.forget()
+        if self.relay is not None:
+            self.relay.close()
+
+    async def _every(self, seconds: float, step) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting, the database busy: try again
+                self._redis_ok_since = None
+                log.warning("node %s: %s failed: %r", self.node_id, step.__name__, exc)
+            await asyncio.sleep(seconds)
+
+    async def _beat(self) -> None:
+        await self.registry.beat(relay=self.relay.address, draining=self.draining)
+        if self._redis_ok_since is None:
+            self._redis_ok_since = time.monotonic()
+
+    # --- Rooms ------------------------------------------------------------------------------
+
+    async def _rooms_tick(self) -> None:
+        alive = await self.registry.alive()
+        self.relay.allow(
+            tuple(beat["relay"]) for node, beat in alive.items() if node != self.node_id
+        )
+        local = {room_id: f for room_id, f in self.hub.rooms.items() if f.peers}
+        for room_id, lease in list(self._rooms.items()):
+            if room_id not in local:
+                await self._leave(room_id, lease)
+        for room_id, forwarder in local.items():
+            if room_id not in self._rooms:
+                await self._join(room_id)
+            serving = await self.registry.serve_room(room_id)
+            forwarder.destinations = tuple(
+                tuple(alive[node]["relay"])
+                for node in serving
+                if node != self.node_id and node in alive
+            )
+            lease = self._rooms[room_id]
+            was_brain = lease.held
+            forwarder.brain = await lease.hold()
+            if forwarder.brain:
+                self._tokens[room_id] = max(self._tokens.get(room_id, 0), lease.token)
+                if not was_brain:
+                    log.info(
+                        "node %s: brain of room %s (token %s)", self.node_id, room_id, lease.token
+                    )
+                self.publish_choice(room_id, forwarder.audible)
+
+    async def _join(self, room_id: int) -> None:
+        self._rooms[room_id] = self.registry.lease(f"room:{room_id}")
+        await get_channel_layer().group_add(broadcast.media_group(room_id), self.channel)
+        # Who may publish now; changes arrive in the media group from here on.
+        for member_id in await database_sync_to_async(_publishing_members)(room_id):
+            self.hub.set_publishing(room_id, member_id, True)
+
+    async def _leave(self, room_id: int, lease) -> None:
+        self._rooms.pop(room_id, None)
+        self._tokens.pop(room_id, None)
+        await get_channel_layer().group_discard(broadcast.media_group(room_id), self.channel)
+        await lease.release()
+        await self.registry.leave_room(room_id)
+
+    def publish_choice(self, room_id: int, audible: frozenset[int]) -> None:
+        lease = self._rooms.get(room_id)
+        if lease is None or not lease.held:
+            return
+        eventloop.spawn(broadcast.media_choice(room_id, sorted(audible), lease.token))
+
+    # --- The media group --------------------------------------------------------------------
+
+    async def _receive_forever(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(self.channel)
+                self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("node %s: media message failed: %r", self.node_id, exc)
+                await asyncio.sleep(0.5)
+
+    def _handle(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "media.publishing":
+            self.hub.set_publishing(message["room"], message["member"], message["allowed"])
+        elif kind == "media.choice":
+            room_id, token = message["room"], message["token"]
+            if token < self._tokens.get(room_id, 0):
+                return  # a deposed brain's choice
+            self._tokens[room_id] = token
+            forwarder = self.hub.rooms.get(room_id)
+            if forwarder is not None and not forwarder.brain:
+                forwarder.set_choice(frozenset(message["audible"]))
+
+    # --- Reaping ----------------------------------------------------------------------------
+
+    async def _reap(self) -> None:
+        if not await self._reaper.hold():
+            self._missing_since.clear()
+            return
+        alive = await self.registry.alive()
+        now = time.monotonic()
+        healthy = self._redis_ok_since is not None and now - self._redis_ok_since >= REAP_AFTER
+        for node in await database_sync_to_async(_present_nodes)():
+            if node in alive:
+                self._missing_since.pop(node, None)
+                continue
+            since = self._missing_since.setdefault(node, now)
+            if healthy and now - since >= REAP_AFTER:
+                from rooms import services
+
+                reaped = await database_sync_to_async(services.participants_reap)(node=node)
+                self._missing_since.pop(node, None)
+                log.warning(
+                    "node %s: reaped %s participants of dead node %s", self.node_id, reaped, node
+                )
+
+
+def _publishing_members(room_id: int) -> list[int]:
+    from rooms.models import STAGE_ROLES, Participant
+
+    return list(
+        Participant.objects.filter(
+            room_id=room_id, role__in=STAGE_ROLES, muted=False, is_present=True
+        ).values_list("member_id", flat=True)
+    )
+
+
+def _present_nodes() -> list[str]:
+    from rooms.models import Participant, Room
+
+    return list(
+        Participant.objects.filter(is_present=True, room__status=Room.Status.LIVE)
+        .exclude(node="")
+        .exclude(node=settings.NODE_ID)
+        .values_list("node", flat=True)
+        .distinct()
+    )
