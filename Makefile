@@ -11,7 +11,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/podium
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install install-dev run migrate seed serve test test-services lint format bench-signaling bench-fanout clean
+.PHONY: install install-dev run migrate seed serve cluster test test-services lint format bench-signaling bench-fanout clean
 
 # `install` is what serving needs; `install-dev` adds the test and lint tools.
 install: $(VENV)/.installed
@@ -51,6 +51,11 @@ serve: install
 run: seed
 	@echo "Podium is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	$(DAPHNE)
+
+# Many nodes on this machine (README "Many nodes"): one per core unless NODES=3 says how many,
+# behind HAProxy on http://$(HOST):$(PORT), on PostgreSQL and Redis. Ctrl-C drains and stops.
+cluster: install
+	$(PY) -m config.cluster --host $(HOST) --port $(PORT) $(if $(NODES),--nodes $(NODES))
 
 test: install-dev
 	$(PY) -m pytest

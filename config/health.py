@@ -8,5 +8,8 @@ from rooms.cluster import agent as cluster
 
 def healthz(request: HttpRequest) -> HttpResponse:
     if cluster.draining():
-        return HttpResponse("draining\n", status=503, content_type="text/plain")
+        response = HttpResponse("draining\n", status=503, content_type="text/plain")
+        # Expected twice a second while draining: not an error for django.request's log.
+        response._has_been_logged = True
+        return response
     return HttpResponse("ok\n", content_type="text/plain")

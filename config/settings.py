@@ -234,6 +234,8 @@ HTTPS = env_bool("HTTPS", not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+# The balancer's health check speaks plain HTTP to each node.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -275,6 +277,12 @@ if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", NODE_ID):
 MEDIA_RELAY_ADDRESS = parse_host_port(
     "MEDIA_RELAY_ADDRESS", env_str("MEDIA_RELAY_ADDRESS", "127.0.0.1:0")
 )
+if MEDIA_RELAY_ADDRESS[0] in ("0.0.0.0", "::", ""):  # noqa: S104 - refused, not bound
+    # Other nodes send to the address this node publishes, and accept only those.
+    raise ImproperlyConfigured(
+        "MEDIA_RELAY_ADDRESS must be this node's own address on the private network, "
+        "not a wildcard"
+    )
 # Authenticates relay datagrams between nodes; the same on every node of a deployment.
 MEDIA_RELAY_SECRET = (
     env_str("MEDIA_RELAY_SECRET")

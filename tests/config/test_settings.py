@@ -70,6 +70,10 @@ def _manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
         ({"SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS must be at least 0"),
         ({"ACCOUNT_EMAIL_VERIFICATION": "sometimes"}, "ACCOUNT_EMAIL_VERIFICATION must be"),
         ({"LINKEDIN_CLIENT_ID": "li-client"}, "Set both LINKEDIN_CLIENT_ID and"),
+        ({"NODE_ID": "node one"}, "NODE_ID must be 1-64 letters"),
+        ({"MEDIA_RELAY_ADDRESS": "10.0.0.5"}, "MEDIA_RELAY_ADDRESS must look like"),
+        ({"MEDIA_RELAY_ADDRESS": "0.0.0.0:9400"}, "MEDIA_RELAY_ADDRESS must be this node's own"),
+        ({"MEDIA_RELAY_SECRET": "short"}, "MEDIA_RELAY_SECRET must be at least 16"),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
 )
