@@ -280,8 +280,7 @@ MEDIA_RELAY_ADDRESS = parse_host_port(
 if MEDIA_RELAY_ADDRESS[0] in ("0.0.0.0", "::", ""):  # noqa: S104 - refused, not bound
     # Other nodes send to the address this node publishes, and accept only those.
     raise ImproperlyConfigured(
-        "MEDIA_RELAY_ADDRESS must be this node's own address on the private network, "
-        "not a wildcard"
+        "MEDIA_RELAY_ADDRESS must be this node's own private address, not a wildcard"
     )
 # Authenticates relay datagrams between nodes; the same on every node of a deployment.
 MEDIA_RELAY_SECRET = (
