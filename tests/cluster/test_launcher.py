@@ -12,12 +12,13 @@ import pytest
 from django.conf import settings
 
 from config import cluster
+from config.cluster_services import find_haproxy
 
 NO_ENV = {"PATH": "/usr/bin:/bin"}
 
 
 def test_haproxy_accepts_the_config_for_three_nodes(tmp_path):
-    haproxy = cluster.find_haproxy()
+    haproxy = find_haproxy()
     if haproxy is None:
         pytest.skip("needs haproxy (apt-get install haproxy)")
     nodes = cluster.plan_nodes(3, host="127.0.0.1", port=8000, environ=NO_ENV)
@@ -55,7 +56,7 @@ def test_haproxy_accepts_the_config_for_three_nodes(tmp_path):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])  # noqa: S104 - checked, not bound
 def test_haproxy_accepts_a_wildcard_bind(tmp_path, host):
-    haproxy = cluster.find_haproxy()
+    haproxy = find_haproxy()
     if haproxy is None:
         pytest.skip("needs haproxy (apt-get install haproxy)")
     nodes = cluster.plan_nodes(2, host=host, port=8000, environ=NO_ENV)
