@@ -1,8 +1,9 @@
 """The fan-out benchmark of the forwarder, driven by `python manage.py bench_fanout`.
 
 coordinator.py starts and steers the processes, server.py (and ordinary.py, aiortc's own path
-for comparison) is the server process, clients.py the speaker and listener processes,
-report.py turns the measurements into the printed figures. Method and caveats:
+for comparison) is the server process (one per node with --nodes N), clients.py the speaker
+and listener processes, report.py turns the measurements into the printed figures
+(report_nodes.py those of several nodes). Method and caveats:
 docs/benchmarks.md. Nothing here imports Django.
 """
 
@@ -17,7 +18,7 @@ class Options:
     listeners: int = 500
     speakers: int = 1
     seconds: float = 20.0
-    baseline: bool = True
+    baseline: bool | None = None  # None: on with one node, off with several
     baseline_listeners: int = 5
     processes: int = 4
     concurrency: int = 8  # connection set-ups in flight per listener process
@@ -27,5 +28,7 @@ class Options:
     drain_limit: float = 30.0  # at most this long after the window for late arrivals
     client_nice: int = 10  # listener processes yield the CPU to the server
     listener_hook: str = "receiver"  # where listeners count packets: receiver or socket
+    nodes: int = 1  # pass-through server processes, each a node with a relay
+    reference: bool = True  # with nodes > 1: also one node at the listeners per node
     keep_logs: bool = False
     command: str = ""

@@ -147,6 +147,9 @@ class Clients:
         self.slots = K_SLOTS
         self.speaker = config["role"] == "speaker"
         self.members: list[int] = config["members"]
+        # With --nodes N: the node (0..N-1) each member's offer goes to.
+        nodes = config.get("node_of") or [0] * len(self.members)
+        self.node_of = dict(zip(self.members, nodes, strict=True))
         self.concurrency = max(1, config["concurrency"])
         self.hook = config.get("hook", "receiver")
         self.gate = asyncio.Event()
@@ -175,8 +178,10 @@ class Clients:
                 exc = task.exception()
                 errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
         connected = sum(p.joined for p in self.peers.values())
+        by_node: Counter[int] = Counter(self.node_of[m] for m, p in self.peers.items() if p.joined)
         return {
             "connected": connected,
+            "by_node": {str(k): n for k, n in by_node.items()},
             "errors": dict(errors),
             "seconds": time.monotonic() - started,
         }
@@ -217,8 +222,9 @@ class Clients:
         if self.hook == "socket" and not self.speaker:
             _count_at_socket(peer)
 
-    def collect(self, entries: list[list], t0: int, t1: int) -> dict:
-        """Match what each connected listener received against the packets of the window.
+    def collect(self, entries: list[list], t0: int, t1: int, node: int | None = None) -> dict:
+        """Match what each connected listener received against the packets of the window
+        (with --nodes N: only the listeners of `node`, against that node's packets).
 
         entries: [slot, outgoing RTP timestamp, speaker send ns or None, server fan-out
         start ns, sent in the window (0/1)], one per packet the server forwarded.
@@ -235,7 +241,8 @@ class Clients:
         duplicates = listeners = still = 0
         per_listener: list[int] = []
         window = [i for i, e in enumerate(entries) if e[4]]
-        for peer in self.peers.values():
+        peers = [p for m, p in self.peers.items() if node is None or self.node_of[m] == node]
+        for peer in peers:
             if not peer.joined:
                 continue
             listeners += 1
@@ -261,9 +268,7 @@ class Clients:
                     after_server_us.append((arrived - entry[3]) // 1000)
             per_listener.append(sum(1 for i in window if i in seen))
         return {
-            "arrived_in_window": sum(
-                1 for p in self.peers.values() for a in p.arrivals if t0 <= a[2] <= t1
-            ),
+            "arrived_in_window": sum(1 for p in peers for a in p.arrivals if t0 <= a[2] <= t1),
             "listeners": listeners,
             "still_connected": still,
             "duplicates": duplicates,
@@ -299,7 +304,9 @@ async def client_main() -> None:
             clients.gate.clear()
             return True
         if op == "collect":
-            return clients.collect(message["entries"], message["t0"], message["t1"])
+            return clients.collect(
+                message["entries"], message["t0"], message["t1"], message.get("node")
+            )
         if op == "sends":
             return {str(m): p.sends for m, p in clients.peers.items()}
         if op == "received":

@@ -1,10 +1,14 @@
-"""The fan-out benchmark's coordinator, in the manage.py process: starts the server, speaker
-and listener processes, relays offers and answers, opens and closes the measurement windows,
-gathers what each process saw and hands it to report.py. Idle while measuring."""
+"""The fan-out benchmark's coordinator, in the manage.py process: starts the server(s),
+speaker and listener processes, relays offers and answers (with --nodes N, to the member's
+node, and node 1's choice of who is heard to the others), opens and closes the measurement
+windows, gathers what each process saw and hands it to report.py (report_nodes.py for N > 1).
+Idle while measuring."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import secrets
 import shutil
 import tempfile
 import time
@@ -12,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from media.bench import REQUEST_TIMEOUT, SPEAKER_BASE, Options, report
+from media.bench import REQUEST_TIMEOUT, SPEAKER_BASE, Options, report, report_nodes
 from media.benchkit import (
     BenchError,
     Child,
@@ -28,16 +32,23 @@ ROOT = Path(__file__).resolve().parents[2]  # the directory holding the media pa
 
 
 class _Run:
-    """One server mode, from starting its processes to the figures."""
+    """One server mode, from starting its processes to the figures. With `nodes` > 1: that
+    many pass-through servers, each with a relay, wired to each other here (the speakers on
+    node 1, the listeners round-robin over the nodes)."""
 
-    def __init__(self, opts: Options, mode: str, listeners: int, log, log_dir: Path) -> None:
+    def __init__(
+        self, opts: Options, mode: str, listeners: int, log, log_dir: Path, nodes: int = 1
+    ) -> None:
         self.opts = opts
         self.mode = mode
         self.listeners = listeners
+        self.nodes = nodes
+        self.name = mode if nodes == 1 else f"{nodes} nodes"
         self.log = log
         self.log_dir = log_dir
         self.children: list[Child] = []
-        self.server: Child | None = None
+        self.servers: list[Child] = []
+        self.choices = 0  # the brain's choices passed on to the followers
         per_join = 0.5 if mode == "pass-through" else 1.0
         self.setup_timeout = 60 + per_join * (listeners + opts.speakers)
         self.deadline = (
@@ -50,22 +61,28 @@ class _Run:
         )
 
     async def spawn(self, name: str, module: str, config: dict, handler=None) -> Child:
+        prefix = self.mode if self.nodes == 1 else f"{self.nodes}-nodes"
         child = await spawn(
             name,
             module,
             {**config, "deadline": self.deadline},
             cwd=ROOT,
             handler=handler,
-            log_path=self.log_dir / f"{self.mode}-{name}.log",
+            log_path=self.log_dir / f"{prefix}-{name}.log",
         )
         self.children.append(child)
         return child
 
+    def node_of(self, member: int) -> int:
+        """The node a member's offer goes to: the speakers' is node 1 (index 0), the
+        listeners go round-robin."""
+        return 0 if member < LISTENER_BASE else (member - LISTENER_BASE) % self.nodes
+
     async def relay_offer(self, message: dict) -> object:
-        """A client's offer, passed to the server; the reply is the answer SDP."""
+        """A client's offer, passed to its node; the reply is the answer SDP."""
         if message["op"] != "offer":
             raise RemoteError(f"unknown op {message['op']!r}")
-        return await self.server.request(
+        return await self.servers[self.node_of(message["member"])].request(
             "attach",
             REQUEST_TIMEOUT - 5,
             member=message["member"],
@@ -73,26 +90,77 @@ class _Run:
             speaker=message["speaker"],
         )
 
-    def client_pids(self) -> list[int]:
-        return [c.pid for c in self.children if c is not self.server]
+    async def pass_choice(self, message: dict) -> object:
+        """Node 1 (the brain) chose who is heard: every follower gets set_choice()."""
+        if message["op"] != "choice":
+            raise RemoteError(f"unknown op {message['op']!r}")
+        await asyncio.gather(
+            *(s.request("choice", 10, audible=message["audible"]) for s in self.servers[1:])
+        )
+        self.choices += 1
+        return True
 
-    async def mark(self) -> dict:
-        result = await self.server.request("mark", 30)
-        result["clients_cpu_s"] = sum(proc_cpu_s(pid) for pid in self.client_pids())
-        result["machine_s"] = machine_busy_s()
-        result["server_cpu_s"] = proc_cpu_s(self.server.pid)
-        return result
+    def client_pids(self) -> list[int]:
+        return [c.pid for c in self.children if c not in self.servers]
+
+    async def mark(self) -> list[dict]:
+        """Every server's counters, each with the clients' and the machine's CPU."""
+        results = await asyncio.gather(*(s.request("mark", 30) for s in self.servers))
+        clients = sum(proc_cpu_s(pid) for pid in self.client_pids())
+        machine = machine_busy_s()
+        for result, server in zip(results, self.servers, strict=True):
+            result["clients_cpu_s"] = clients
+            result["machine_s"] = machine
+            result["server_cpu_s"] = proc_cpu_s(server.pid)
+        return results
+
+    async def wire(self) -> None:
+        """What rooms.cluster does through Redis, done directly: each node's relay allows the
+        others, the room's forwarder on each node has the others as destinations, node 1 is
+        the brain, and on the other nodes the speakers may publish (set_publishing)."""
+        secret = secrets.token_hex(16)
+        addresses = await asyncio.gather(
+            *(s.request("start_relay", 30, secret=secret) for s in self.servers)
+        )
+        speakers = list(range(SPEAKER_BASE, SPEAKER_BASE + self.opts.speakers))
+        warm = await asyncio.gather(*(s.request("warm_up", 60) for s in self.servers[1:]))
+        if not all(warm):
+            raise BenchError(f"{self.name}: a follower's warm-up connection failed")
+        await asyncio.gather(
+            *(
+                server.request(
+                    "wire",
+                    30,
+                    others=[a for j, a in enumerate(addresses) if j != k],
+                    brain=k == 0,
+                    publishing=speakers if k else [],
+                )
+                for k, server in enumerate(self.servers)
+            )
+        )
 
     async def execute(self) -> dict:
         opts = self.opts
         log = self.log
-        result: dict = {"listeners": self.listeners}
-        self.server = await self.spawn(
-            "server",
-            "media.bench.server",
-            {"mode": self.mode, "speakers": opts.speakers, "listeners": self.listeners},
-        )
-        await self.mark()  # the server is up
+        n = self.nodes
+        per_node = [len(range(k, self.listeners, n)) for k in range(n)]
+        results: list[dict] = [{"listeners": per_node[k], "join_errors": {}} for k in range(n)]
+        for k in range(n):
+            server = await self.spawn(
+                "server" if n == 1 else f"node-{k + 1}",
+                "media.bench.server",
+                {
+                    "mode": self.mode,
+                    "speakers": opts.speakers,
+                    "listeners": per_node[k],
+                    "nodes": n,
+                },
+                self.pass_choice if n > 1 and k == 0 else None,
+            )
+            self.servers.append(server)
+        await self.mark()  # the servers are up
+        if n > 1:
+            await self.wire()
         speaker = await self.spawn(
             "speakers",
             "media.bench.clients",
@@ -105,10 +173,10 @@ class _Run:
         )
         joined = await speaker.request("join", 120, timeout=100)
         if joined["connected"] != opts.speakers:
-            raise BenchError(f"{self.mode}: speakers did not connect: {joined['errors']}")
+            raise BenchError(f"{self.name}: speakers did not connect: {joined['errors']}")
         await asyncio.sleep(1.0)
-        before = await self.mark()
-        result["rss_before_kib"] = before["rss_kib"]
+        for result, mark in zip(results, await self.mark(), strict=True):
+            result["rss_before_kib"] = mark["rss_kib"]
 
         processes = max(1, min(opts.processes, self.listeners))
         shares = [
@@ -122,6 +190,7 @@ class _Run:
                 {
                     "role": "listener",
                     "members": share,
+                    "node_of": [self.node_of(m) for m in share],
                     "concurrency": opts.concurrency,
                     "nice": opts.client_nice,
                     "hook": opts.listener_hook,
@@ -130,7 +199,7 @@ class _Run:
             )
             for i, share in enumerate(shares)
         ]
-        log(f"{self.mode}: connecting {self.listeners} listeners from {processes} processes")
+        log(f"{self.name}: connecting {self.listeners} listeners from {processes} processes")
         started = time.monotonic()
         joins = await asyncio.gather(
             *(
@@ -138,40 +207,42 @@ class _Run:
                 for c in clients
             )
         )
-        result["setup_s"] = time.monotonic() - started
-        result["connected"] = sum(j["connected"] for j in joins)
+        setup_s = time.monotonic() - started
+        connected = sum(j["connected"] for j in joins)
         errors: Counter[str] = Counter()
         for j in joins:
             errors.update(j["errors"])
-        result["join_errors"] = dict(errors)
         log(
-            f"{self.mode}: {result['connected']}/{self.listeners} connected in "
-            f"{result['setup_s']:.1f} s" + (f"; errors {dict(errors)}" if errors else "")
+            f"{self.name}: {connected}/{self.listeners} connected in {setup_s:.1f} s"
+            + (f"; errors {dict(errors)}" if errors else "")
         )
-        if result["connected"] == 0:
-            raise BenchError(f"{self.mode}: no listener connected: {dict(errors)}")
-        # The server may finish a few DTLS handshakes after the clients: wait for it.
+        if connected == 0:
+            raise BenchError(f"{self.name}: no listener connected: {dict(errors)}")
+        for k, result in enumerate(results):
+            result["setup_s"] = setup_s
+            result["connected"] = sum(j["by_node"].get(str(k), 0) for j in joins)
+        if n == 1:
+            results[0]["join_errors"] = dict(errors)
+        # The servers may finish a few DTLS handshakes after the clients: wait for them.
         for _ in range(100):
-            after = await self.mark()
-            if after["ready"] >= result["connected"]:
+            if sum(m["ready"] for m in await self.mark()) >= connected:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
-        after = await self.mark()
-        result["ready"] = after["ready"]
-        result["rss_after_kib"] = after["rss_kib"]
+        for result, mark in zip(results, await self.mark(), strict=True):
+            result["ready"] = mark["ready"]
+            result["rss_after_kib"] = mark["rss_kib"]
 
-        log(f"{self.mode}: idle for {opts.idle_seconds:.0f} s, then the speakers start")
+        log(f"{self.name}: idle for {opts.idle_seconds:.0f} s, then the speakers start")
         idle0 = await self.mark()
         await asyncio.sleep(opts.idle_seconds)
         idle1 = await self.mark()
-        result["idle_cpu_share"] = (idle1["cpu_ns"] - idle0["cpu_ns"]) / (
-            idle1["t_ns"] - idle0["t_ns"]
-        )
+        for result, i0, i1 in zip(results, idle0, idle1, strict=True):
+            result["idle_cpu_share"] = (i1["cpu_ns"] - i0["cpu_ns"]) / (i1["t_ns"] - i0["t_ns"])
         await speaker.request("speak", 10)
         await asyncio.sleep(opts.warmup_seconds)
 
-        log(f"{self.mode}: measuring for {opts.seconds:.0f} s")
+        log(f"{self.name}: measuring for {opts.seconds:.0f} s")
         w0 = await self.mark()
         await asyncio.sleep(opts.seconds)
         w1 = await self.mark()
@@ -179,23 +250,36 @@ class _Run:
         # holds a few until more arrive), then stop the speakers.
         await asyncio.sleep(0.5)
         await speaker.request("mute", 10)
-        result["window"] = (w0, w1)
-        result["drain_s"] = await self.drain(clients)
+        drain_s = await self.drain(clients)
         end = await self.mark()
-        result["rss_end_kib"] = end["rss_kib"]
 
-        rows = await self.server.request("records", 60)
+        rows = await asyncio.gather(*(s.request("records", 60) for s in self.servers))
         sends = await speaker.request("sends", 60)
-        entries, result["unforwarded"] = _entries(rows, sends, w0["t_ns"], w1["t_ns"])
-        result["entries"] = entries
-        result["collected"] = await asyncio.gather(
-            *(
-                c.request("collect", 120, entries=entries, t0=w0["t_ns"], t1=w1["t_ns"])
-                for c in clients
+        t0, t1 = w0[0]["t_ns"], w1[0]["t_ns"]  # the speakers' window, the same for all nodes
+        for k, result in enumerate(results):
+            result["window"] = (w0[k], w1[k])
+            result["drain_s"] = drain_s
+            result["rss_end_kib"] = end[k]["rss_kib"]
+            entries, result["unforwarded"] = _entries(rows[k], sends, t0, t1)
+            result["entries"] = entries
+            node = {} if n == 1 else {"node": k}
+            result["collected"] = await asyncio.gather(
+                *(c.request("collect", 120, entries=entries, t0=t0, t1=t1, **node) for c in clients)
             )
-        )
-        result["unit_costs"] = await self.server.request("unit_costs", 30)
-        return result
+            result["unit_costs"] = await self.servers[k].request("unit_costs", 30)
+            if n > 1:
+                result["relay_units"] = await self.servers[k].request("relay_unit_costs", 30)
+        if n == 1:
+            return results[0]
+        return {
+            "nodes": results,
+            "listeners": self.listeners,
+            "connected": connected,
+            "setup_s": setup_s,
+            "join_errors": dict(errors),
+            "choices": self.choices,
+            "relay_hop_ms": _relay_hops(rows, t0, t1, sends),
+        }
 
     async def drain(self, clients: list[Child]) -> float:
         """After the speakers stop: wait until nothing more reaches the listeners (the
@@ -212,6 +296,19 @@ class _Run:
             previous = sum(counts)
             await asyncio.sleep(1.0)
         return time.monotonic() - started
+
+
+def _relay_hops(rows: list[list], t0: int, t1: int, sends: dict) -> list[list[float]]:
+    """Per follower node: for each packet of the window, the time from forward() entered on
+    node 1 (which relays it first) to forward() entered on that node, in ms."""
+    sent = {
+        (int(member), ts) for member, pairs in sends.items() for ts, t in pairs if t0 <= t <= t1
+    }
+    first = {(r[2], r[3]): r[4] for r in rows[0] if (r[2], r[3]) in sent}
+    return [
+        [(r[4] - first[(r[2], r[3])]) / 1e6 for r in node if (r[2], r[3]) in first]
+        for node in rows[1:]
+    ]
 
 
 def _entries(rows: list, sends: dict, t0: int, t1: int) -> tuple[list[list], int]:
@@ -238,12 +335,14 @@ def _entries(rows: list, sends: dict, t0: int, t1: int) -> tuple[list[list], int
     return entries, sent_in_window - len(forwarded)
 
 
-async def _run_mode(opts: Options, mode: str, listeners: int, log, log_dir: Path) -> dict:
-    run = _Run(opts, mode, listeners, log, log_dir)
+async def _run_mode(
+    opts: Options, mode: str, listeners: int, log, log_dir: Path, nodes: int = 1
+) -> dict:
+    run = _Run(opts, mode, listeners, log, log_dir, nodes)
     try:
         return await asyncio.wait_for(run.execute(), run.deadline)
     except TimeoutError:
-        raise BenchError(f"{mode}: gave up after {run.deadline:.0f} s") from None
+        raise BenchError(f"{run.name}: gave up after {run.deadline:.0f} s") from None
     finally:
         await close_children(run.children)
 
@@ -256,10 +355,21 @@ async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
         raise BenchError("--listeners, --speakers and --seconds must be positive")
     if opts.speakers > K_SLOTS:
         raise BenchError(f"--speakers: at most {K_SLOTS}, the room's slots (all forwarded)")
+    if not 1 <= opts.nodes <= opts.listeners:
+        raise BenchError("--nodes must be between 1 and --listeners")
+    if opts.baseline is None:  # by default, aiortc's ordinary path is measured on one node
+        opts = dataclasses.replace(opts, baseline=opts.nodes == 1)
     log_dir = Path(tempfile.mkdtemp(prefix="bench_fanout-"))
     failed = True
     try:
-        passthrough = await _run_mode(opts, "pass-through", opts.listeners, log, log_dir)
+        reference = None
+        if opts.nodes > 1 and opts.reference:
+            # One node at the listeners each node has, for the comparison of CPU per copy.
+            per_node = -(-opts.listeners // opts.nodes)
+            reference = await _run_mode(opts, "pass-through", per_node, log, log_dir)
+        passthrough = await _run_mode(
+            opts, "pass-through", opts.listeners, log, log_dir, opts.nodes
+        )
         ordinary = None
         if opts.baseline:
             ordinary = await _run_mode(opts, "ordinary", opts.baseline_listeners, log, log_dir)
@@ -269,4 +379,6 @@ async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
             log(f"child process logs kept in {log_dir}")
         else:
             shutil.rmtree(log_dir, ignore_errors=True)
-    return report.lines(opts, passthrough, ordinary)
+    if opts.nodes == 1:
+        return report.lines(opts, passthrough, ordinary)
+    return report_nodes.lines(opts, passthrough, reference, ordinary)

@@ -50,6 +50,7 @@ class Client:
         "close_code",
         "error",
         "member",
+        "node",
         "reader",
         "session",
         "stage_seen",
@@ -58,9 +59,10 @@ class Client:
         "ws",
     )
 
-    def __init__(self, member: int, session: str):
+    def __init__(self, member: int, session: str, node: int = 0):
         self.member = member
         self.session = session
+        self.node = node  # with --nodes N: the index of the node this socket connects to
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.started_ns = 0
@@ -72,12 +74,13 @@ class Client:
 
 class Worker:
     def __init__(self, config: dict):
-        self.url = config["url"]
-        self.origin = config["origin"]
+        # One URL and Origin per node; a client's third field says which (default: the one).
+        self.urls = config.get("urls") or [config["url"]]
+        self.origins = config.get("origins") or [config["origin"]]
         self.open_timeout = float(config.get("open_timeout", 60))
         self.join_timeout = float(config.get("join_timeout", 120))
         self.concurrency = int(config.get("concurrency") or 0)
-        self.clients = [Client(member, session) for member, session in config["clients"]]
+        self.clients = [Client(*entry) for entry in config["clients"]]
         self.by_member = {c.member: c for c in self.clients}
         self.types: Counter[str] = Counter()
         self.stage_counts: Counter[int] = Counter()
@@ -93,8 +96,8 @@ class Worker:
         client.started_ns = time.monotonic_ns()
         try:
             client.ws = await connect(
-                self.url,
-                origin=self.origin,
+                self.urls[client.node],
+                origin=self.origins[client.node],
                 additional_headers={"Cookie": f"sessionid={client.session}"},
                 compression=None,
                 proxy=None,
@@ -173,6 +176,7 @@ class Worker:
             "last_state_ns": max((c.state_ns for c in ok), default=0),
             # Per client: from starting its connect to receiving its room.state.
             "latency_ns": [c.state_ns - c.started_ns for c in ok],
+            "latency_node": [c.node for c in ok],
         }
 
     async def send(self, member: int, text: str) -> bool:
@@ -194,7 +198,8 @@ class Worker:
             if self.stage_counts[version] >= len(self._open_clients()):
                 break
             await asyncio.sleep(0.01)
-        times = [c.stage_seen[version] for c in self.clients if version in c.stage_seen]
+        seen = [c for c in self.clients if version in c.stage_seen]
+        times = [c.stage_seen[version] for c in seen]
         later = sum(
             1
             for c in self.clients
@@ -202,6 +207,7 @@ class Worker:
         )
         return {
             "recv_ns": times,
+            "recv_node": [c.node for c in seen],
             "expected": len(self._open_clients()),
             "saw_later_only": later,
         }

@@ -1,10 +1,12 @@
 """The signaling benchmark's coordinator, in the manage.py process: prepares the database,
-starts Daphne and the client processes, connects the host, then measures the join storm,
-the promote/demote rounds and Daphne's memory. Everything has a deadline (--seconds-limit);
-the server and the clients are stopped on the way out."""
+starts Daphne (or, with --nodes N, N `runnode` nodes on PostgreSQL and Redis) and the client
+processes, connects the host, then measures the join storm, the promote/demote rounds and
+each server's memory. Everything has a deadline (--seconds-limit); the servers and the
+clients are stopped on the way out."""
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -26,7 +28,7 @@ from media.benchkit import (
     rss_kib,
     spawn,
 )
-from rooms.bench import SETTLE_SECONDS, server
+from rooms.bench import SETTLE_SECONDS, nodes, server
 from rooms.bench.host import HostClient, connect_host
 from rooms.bench.report import lines as report_lines
 
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the directory holding the rooms pa
 @dataclass
 class Options:
     clients: int = 1000
+    nodes: int = 1  # 1: one Daphne; N > 1: N runnode processes on PostgreSQL and Redis
     processes: int = 2
     port: int = 8765
     rounds: int = 5
@@ -66,33 +69,54 @@ def run(opts: Options, log: Callable[[str], None]) -> tuple[list[str], Exception
         raise BenchError("--clients must be at least 2")
     if not 1 <= opts.processes <= opts.clients:
         raise BenchError("--processes must be between 1 and --clients")
+    if not 1 <= opts.nodes <= opts.clients:
+        raise BenchError("--nodes must be between 1 and --clients")
     if opts.rounds < 1:
         raise BenchError("--rounds must be at least 1")
+    if opts.nodes > 1:  # nodes share PostgreSQL and Redis
+        opts = dataclasses.replace(
+            opts,
+            database_url=opts.database_url or nodes.DEFAULT_DATABASE_URL,
+            redis_url=opts.redis_url or nodes.DEFAULT_REDIS_URL,
+        )
     if opts.database_url and not opts.database_url.startswith(("postgres://", "postgresql://")):
         raise BenchError("--database-url must be a postgres:// URL")
     _raise_fd_limit(opts.clients)
     deadline = Deadline(opts.seconds_limit)
     temp = Path(tempfile.mkdtemp(prefix="bench_signaling-"))
-    daphne = None
+    servers: list[nodes.Server] = []
+    created = False
     try:
+        if opts.database_url:
+            created = nodes.ensure_database(opts.database_url, log)
         env = server.server_env(temp, opts)
         data = server.prepare(env, temp, opts.clients, deadline.left, log)
-        server.check_port_free(opts.port)
-        daphne, log_path = server.start_daphne(
-            env, temp, opts.port, opts.asgi_app, deadline.left, log
-        )
+        ports = [opts.port + i for i in range(opts.nodes)]
+        for port in ports:
+            server.check_port_free(port)
+        if opts.nodes == 1:
+            daphne, log_path = server.start_daphne(
+                env, temp, opts.port, opts.asgi_app, deadline.left, log
+            )
+            servers = [nodes.Server("daphne", opts.port, daphne, log_path)]
+        else:
+            servers = nodes.start_nodes(env, temp, ports, deadline.left, log)
         report: dict = {"clients": opts.clients, "processes": opts.processes, "rounds": []}
         failure = None
         try:
-            measure = _measure(opts, data, daphne.pid, deadline, report, log)
+            measure = _measure(opts, data, servers, deadline, report, log)
             asyncio.run(asyncio.wait_for(measure, deadline.left()))
         except Exception as exc:  # Report what was measured, then fail.
             failure = exc
-        report["server_log"] = server.log_summary(log_path)
+        nodes.stop(servers)  # first: what a node logs while it drains is in its log
+        report["server_log"] = server.log_summary(servers[0].log_path)
+        for s, row in zip(servers, report.get("nodes", []), strict=False):
+            row["log"] = server.log_summary(s.log_path)
         return report_lines(report, opts), failure
     finally:
-        if daphne is not None:
-            server.stop_daphne(daphne)
+        nodes.stop(servers)
+        if created:
+            nodes.drop_database(opts.database_url, log)
         if opts.keep_temp:
             log(f"bench_signaling: kept {temp}")
         else:
@@ -111,26 +135,32 @@ def _raise_fd_limit(clients: int) -> None:
             raise BenchError(f"open-file limit {hard} is too low for {clients} clients")
 
 
-async def _measure(opts: Options, data: dict, pid: int, deadline: Deadline, report, log) -> None:
+async def _measure(opts: Options, data: dict, servers, deadline: Deadline, report, log) -> None:
     """Fill `report` as the measurements come in, so that a failure keeps what was seen.
-    `pid` is Daphne's."""
-    url = f"ws://{HOST}:{opts.port}/ws/rooms/{data['room']}/"
-    origin = f"http://{HOST}:{opts.port}"
-    listeners = data["listeners"]
+    `servers`: Daphne, or the nodes; the host is on the first, the listeners' sockets go
+    round-robin over all of them."""
+    n = len(servers)
+    pids = [s.pid for s in servers]
+    urls = [f"ws://{HOST}:{s.port}/ws/rooms/{data['room']}/" for s in servers]
+    origins = [f"http://{HOST}:{s.port}" for s in servers]
+    listeners = [[m, session, i % n] for i, (m, session) in enumerate(data["listeners"])]
     k = opts.processes
     shares = [listeners[i::k] for i in range(k)]
     workers: list[Child] = []
     host = None
     cpu_before = machine_before = wall_before = own_before = None
+    rows = [{"node": s.name, "port": s.port} for s in servers]
+    if n > 1:
+        report["nodes"] = rows
     try:
         # Warm up: the host connects first (imports, DB connection, thread pool).
         _, host_session = data["host"]
-        host = await connect_host(url, origin, host_session, deadline.left(30))
+        host = await connect_host(urls[0], origins[0], host_session, deadline.left(30))
         await host.wait_for(lambda: host.stage_versions, deadline.left(30))
         for i, share in enumerate(shares):
             config = {
-                "url": url,
-                "origin": origin,
+                "urls": urls,
+                "origins": origins,
                 "clients": share,
                 "concurrency": opts.concurrency,
                 "open_timeout": 60,
@@ -141,8 +171,8 @@ async def _measure(opts: Options, data: dict, pid: int, deadline: Deadline, repo
         for worker in workers:
             await worker.request("ready", deadline.left(30))
         await asyncio.sleep(SETTLE_SECONDS)
-        rss_before = rss_kib(pid)
-        cpu_before = proc_cpu_s(pid)
+        rss_before = [rss_kib(pid) for pid in pids]
+        cpu_before = [proc_cpu_s(pid) for pid in pids]
         machine_before = machine_busy_s()
         wall_before = time.monotonic()
         own_before = time.process_time()
@@ -150,8 +180,9 @@ async def _measure(opts: Options, data: dict, pid: int, deadline: Deadline, repo
 
         # Join storm: every client process starts at once.
         joins = await asyncio.gather(*(w.request("join", deadline.left()) for w in workers))
-        cpu_storm = proc_cpu_s(pid) - cpu_before
+        cpu_storm = [proc_cpu_s(pid) - cpu for pid, cpu in zip(pids, cpu_before, strict=True)]
         latencies = [v for j in joins for v in j["latency_ns"]]
+        on_node = [x for j in joins for x in j["latency_node"]]
         errors: dict[str, int] = {}
         for j in joins:
             for key, count in j["errors"].items():
@@ -166,29 +197,44 @@ async def _measure(opts: Options, data: dict, pid: int, deadline: Deadline, repo
             "p99": percentile(latencies, 99),
             "max": max(latencies, default=0),
             "errors": errors,
-            "server_cpu_s": cpu_storm,
+            "server_cpu_s": sum(cpu_storm),
         }
+        for i, row in enumerate(rows):
+            mine = [v for v, node in zip(latencies, on_node, strict=True) if node == i]
+            row.update(
+                joined=len(mine),
+                join_p95=percentile(mine, 95),
+                storm_cpu_s=cpu_storm[i],
+                rss_before_kib=rss_before[i],
+            )
         log(f"bench_signaling: join storm done ({report['join']['ok']} joined)")
         # An overloaded server goes on working (queued joins, coalesced updates) after the
         # last client is in: measure from quiet, and report how long that took.
-        report["join"]["settle_s"] = await _wait_idle(pid, deadline)
-        report["memory"] = {"before_kib": rss_before, "after_kib": rss_kib(pid)}
+        report["join"]["settle_s"] = await _wait_idle(pids, deadline)
+        rss_after = [rss_kib(pid) for pid in pids]
+        for row, rss in zip(rows, rss_after, strict=True):
+            row["rss_after_kib"] = rss
+        report["memory"] = {"before_kib": sum(rss_before), "after_kib": sum(rss_after)}
 
         # Stage-change fan-out.
-        owners = {m: w for w, share in zip(workers, shares, strict=True) for m, _ in share}
+        owners = {m: w for w, share in zip(workers, shares, strict=True) for m, *_ in share}
         await _rounds(opts.rounds, listeners, owners, workers, host, deadline, report["rounds"])
     finally:
         if host is not None:
             report["audience_seen_by_host"] = host.audience
         with contextlib.suppress(Exception):
             report["stats"] = await asyncio.gather(*(w.request("stats", 5) for w in workers))
-            report["server_cpu_total_s"] = proc_cpu_s(pid)
-            report["server_rss_end_kib"] = rss_kib(pid)
+            totals = [proc_cpu_s(pid) for pid in pids]
+            ends = [rss_kib(pid) for pid in pids]
+            for row, total, end in zip(rows, totals, ends, strict=True):
+                row.update(cpu_total_s=total, rss_end_kib=end)
+            report["server_cpu_total_s"] = sum(totals)
+            report["server_rss_end_kib"] = sum(ends)
             if cpu_before is not None:
                 report["cpu"] = {
                     "wall_s": time.monotonic() - wall_before,
                     "machine_s": machine_busy_s() - machine_before,
-                    "server_s": report["server_cpu_total_s"] - cpu_before,
+                    "server_s": report["server_cpu_total_s"] - sum(cpu_before),
                     "clients_s": sum(s["cpu_s"] for s in report["stats"]),
                     "coordinator_s": time.process_time() - own_before,
                 }
@@ -198,16 +244,17 @@ async def _measure(opts: Options, data: dict, pid: int, deadline: Deadline, repo
                 await asyncio.wait_for(host.ws.close(), 3)
 
 
-async def _wait_idle(pid: int, deadline: Deadline, limit: float = 120.0) -> float:
-    """Wait until the server uses under a fifth of a core for two half-seconds running;
+async def _wait_idle(pids: list[int], deadline: Deadline, limit: float = 120.0) -> float:
+    """Wait until each server uses under a fifth of a core for two half-seconds running;
     return the seconds waited (at least SETTLE_SECONDS)."""
     started = time.monotonic()
     await asyncio.sleep(SETTLE_SECONDS)
     quiet = 0
     while quiet < 2 and time.monotonic() - started < deadline.left(limit):
-        before = proc_cpu_s(pid)
+        before = [proc_cpu_s(pid) for pid in pids]
         await asyncio.sleep(0.5)
-        quiet = quiet + 1 if proc_cpu_s(pid) - before < 0.1 else 0
+        busy = max(proc_cpu_s(pid) - b for pid, b in zip(pids, before, strict=True))
+        quiet = quiet + 1 if busy < 0.1 else 0
     return time.monotonic() - started
 
 
@@ -256,6 +303,7 @@ async def _stage_change(host, workers, member, on_stage, verb, deadline) -> dict
     )
     delays = [t - sent_ns for rep in replies for t in rep["recv_ns"]]
     return {
+        "delay_node": [x for rep in replies for x in rep["recv_node"]],
         "version": version,
         "delivered": len(delays),
         "expected": sum(rep["expected"] for rep in replies),

@@ -3,6 +3,7 @@ coordinator measured (also when it stopped early)."""
 
 import os
 
+from media.benchkit import HOST as HOST_LABEL
 from media.benchkit import percentile
 from rooms.bench import SETTLE_SECONDS
 
@@ -24,7 +25,65 @@ def lines(report: dict, opts) -> list[str]:
         f"{db} + {layer}, server DEBUG={'true' if opts.debug else 'false'}"
         + (f", app {opts.asgi_app}" if opts.asgi_app != "config.asgi:application" else "")
     )
-    return [header, *_join(report, n), *_rounds(report, n), *_end(report, n)]
+    if opts.nodes > 1:
+        header += (
+            f"; {opts.nodes} nodes (manage.py runnode, ports {opts.port}-"
+            f"{opts.port + opts.nodes - 1}), the client sockets round-robin over them, the host "
+            f"on the first; the {opts.nodes} nodes share the machine's {os.cpu_count()} cores "
+            f"with the client processes, nothing pinned"
+        )
+    return [
+        header,
+        *_join(report, n),
+        *_rounds(report, n),
+        *_end(report, n),
+        *_nodes(report),
+    ]
+
+
+def _nodes(report: dict) -> list[str]:
+    """With --nodes N: each node's share, latencies, CPU, memory and log."""
+    out = []
+    for i, row in enumerate(report.get("nodes") or []):
+        promote = [
+            d
+            for r in report["rounds"]
+            for d, node in zip(r["promote"]["delays"], r["promote"]["delay_node"], strict=True)
+            if node == i
+        ]
+        line = f"node {row['node']} ({HOST_LABEL}:{row['port']}"
+        line += ", the host's)" if i == 0 else ")"
+        if "joined" in row:
+            line += (
+                f": {row['joined']} clients joined, connect->room.state p95 "
+                f"{fmt_s(row['join_p95'])}; server CPU in the join storm {row['storm_cpu_s']:.1f} s"
+            )
+        if promote:
+            line += (
+                f"; stage change -> its clients p50 {fmt_ms(percentile(promote, 50))} "
+                f"p99 {fmt_ms(percentile(promote, 99))}"
+            )
+        out.append(line)
+        detail = []
+        if "rss_after_kib" in row:
+            per = (row["rss_after_kib"] - row["rss_before_kib"]) / max(1, row["joined"])
+            detail.append(
+                f"memory {row['rss_before_kib'] / 1024:.1f} -> {row['rss_after_kib'] / 1024:.1f} "
+                f"MiB ({per:.0f} KiB per client)"
+            )
+        if "cpu_total_s" in row:
+            detail.append(
+                f"CPU {row['cpu_total_s']:.1f} s in all, RSS at the end "
+                f"{row['rss_end_kib'] / 1024:.1f} MiB"
+            )
+        log = row.get("log")
+        if log:
+            detail.append(f"log {log['lines']} lines, {log['tracebacks']} tracebacks")
+        if detail:
+            out.append("  " + "; ".join(detail))
+        if log:
+            out += [f"    log: {count} x {text}" for text, count in log["kinds"]]
+    return out
 
 
 def _join(report: dict, n: int) -> list[str]:
@@ -91,8 +150,10 @@ def _end(report: dict, n: int) -> list[str]:
     if m and (not j or j["ok"]):
         joined = j["ok"] if j else n
         per_client = (m["after_kib"] - m["before_kib"]) / max(1, joined)
+        label = "all nodes' memory" if len(report.get("nodes") or []) > 1 else "server memory"
         out.append(
-            f"server memory: {m['before_kib'] / 1024:.1f} MiB before, "
+            f"{label}: "
+            f"{m['before_kib'] / 1024:.1f} MiB before, "
             f"{m['after_kib'] / 1024:.1f} MiB with {joined} clients: "
             f"{per_client:.0f} KiB per client"
             + ("" if joined == n else " (not meaningful: failed joins left server state)")
@@ -116,11 +177,13 @@ def _end(report: dict, n: int) -> list[str]:
             + f"; events received {dict(sorted(types.items()))}; client CPU {cpu}"
         )
     log = report["server_log"]
+    several = len(report.get("nodes") or []) > 1
     if "server_cpu_total_s" in report:
         out.append(
-            f"server: CPU {report['server_cpu_total_s']:.1f} s in all, "
-            f"RSS at the end {report['server_rss_end_kib'] / 1024:.1f} MiB; "
-            f"log {log['lines']} lines, {log['tracebacks']} tracebacks"
+            f"{'all nodes' if several else 'server'}: CPU "
+            f"{report['server_cpu_total_s']:.1f} s in all, "
+            f"RSS at the end {report['server_rss_end_kib'] / 1024:.1f} MiB"
+            + ("" if several else f"; log {log['lines']} lines, {log['tracebacks']} tracebacks")
         )
     c = report.get("cpu")
     if c:
@@ -131,5 +194,6 @@ def _end(report: dict, n: int) -> list[str]:
             f"{c['machine_s']:.1f} s: server {c['server_s']:.1f} s, "
             f"clients {c['clients_s']:.1f} s, other processes about {max(0.0, others):.1f} s"
         )
-    out += [f"  server log: {count} x {line}" for line, count in log["kinds"]]
+    if not several:
+        out += [f"  server log: {count} x {line}" for line, count in log["kinds"]]
     return out

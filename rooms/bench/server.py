@@ -1,6 +1,6 @@
 """The signaling benchmark's server side: its environment (a throwaway SQLite database in a
 temporary directory unless told otherwise), the set-up of its members and room, Daphne
-started and stopped, and a summary of Daphne's log."""
+started (nodes.py starts runnode nodes and stops either), and a summary of a server's log."""
 
 import json
 import os
@@ -160,16 +160,6 @@ def start_daphne(env: dict, temp: Path, port: int, app: str, left: Callable, log
         time.sleep(0.1)
     daphne.kill()
     raise BenchError("Daphne did not start listening in time")
-
-
-def stop_daphne(daphne: subprocess.Popen) -> None:
-    if daphne.poll() is None:
-        daphne.terminate()
-        try:
-            daphne.wait(10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
-            daphne.wait(5)
 
 
 def log_summary(log_path: Path) -> dict:

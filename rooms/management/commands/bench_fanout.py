@@ -1,12 +1,13 @@
 """Benchmark the media forwarder's fan-out (DESIGN.md section 7) against aiortc's ordinary
-decode-and-re-encode path, on 127.0.0.1. The work is in media/bench/; this command only
-parses options and prints the report. Method and figures: docs/benchmarks.md.
+decode-and-re-encode path, on 127.0.0.1; with --nodes N, across N nodes joined by the relay.
+The work is in media/bench/; this command only parses options and prints the report. Method
+and figures: docs/benchmarks.md.
 
     python manage.py bench_fanout --listeners 500 --speakers 1 --seconds 20
-        [--baseline/--no-baseline] [--baseline-listeners 5] [--processes 4]
-        [--concurrency 8] [--idle-seconds 3] [--warmup-seconds 2] [--grace-seconds 1.5]
-        [--drain-limit 30] [--client-nice 10] [--listener-hook receiver|socket]
-        [--keep-logs]
+        [--nodes 1] [--reference/--no-reference] [--baseline/--no-baseline]
+        [--baseline-listeners 5] [--processes 4] [--concurrency 8] [--idle-seconds 3]
+        [--warmup-seconds 2] [--grace-seconds 1.5] [--drain-limit 30] [--client-nice 10]
+        [--listener-hook receiver|socket] [--keep-logs]
 """
 
 import argparse
@@ -29,10 +30,25 @@ class Command(BaseCommand):
         parser.add_argument("--speakers", type=int, default=1)
         parser.add_argument("--seconds", type=float, default=20.0, help="steady window")
         parser.add_argument(
-            "--baseline",
+            "--nodes",
+            type=int,
+            default=1,
+            help="pass-through server processes, each a node with a relay: the speakers on "
+            "node 1, the listeners round-robin over all (default 1: one server, no relay)",
+        )
+        parser.add_argument(
+            "--reference",
             action=argparse.BooleanOptionalAction,
             default=True,
-            help="also measure aiortc's ordinary path (decode, MediaRelay, re-encode)",
+            help="with --nodes N > 1: first run one node at the listeners each node has, to "
+            "compare CPU per packet-copy (default on)",
+        )
+        parser.add_argument(
+            "--baseline",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="also measure aiortc's ordinary path (decode, MediaRelay, re-encode); "
+            "default on with one node, off with --nodes N > 1",
         )
         parser.add_argument(
             "--baseline-listeners",

@@ -3,9 +3,14 @@ server memory per connected client, against a real Daphne on 127.0.0.1. The work
 rooms/bench/; this command parses options and prints the report. Method and figures:
 docs/benchmarks.md.
 
-    python manage.py bench_signaling --clients 1000 [--processes 2] [--port 8765]
+    python manage.py bench_signaling --clients 1000 [--nodes 1] [--processes 2] [--port 8765]
         [--rounds 5] [--seconds-limit 300] [--concurrency 0] [--database-url URL]
         [--redis-url URL] [--asgi-app module:app] [--debug] [--keep-temp]
+
+With --nodes N > 1: N `manage.py runnode` nodes (ports --port..--port+N-1) on PostgreSQL
+(--database-url, default postgres://postgres@127.0.0.1:5432/podium_bench) and Redis
+(--redis-url, default redis://127.0.0.1:6379/8); a database that does not exist is created
+for the run and dropped at the end.
 """
 
 import dataclasses
@@ -22,8 +27,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--clients", type=int, default=1000, help="listener sockets (N)")
+        parser.add_argument(
+            "--nodes",
+            type=int,
+            default=1,
+            help="1: one Daphne (default); N > 1: N runnode nodes on PostgreSQL and Redis, "
+            "the client sockets round-robin over them and the host on the first",
+        )
         parser.add_argument("--processes", type=int, default=2, help="client processes (K)")
-        parser.add_argument("--port", type=int, default=8765, help="Daphne's port on 127.0.0.1")
+        parser.add_argument(
+            "--port", type=int, default=8765, help="Daphne's (the first node's) port on 127.0.0.1"
+        )
         parser.add_argument("--rounds", type=int, default=5, help="promote/demote rounds")
         parser.add_argument("--seconds-limit", type=float, default=300, help="overall deadline")
         parser.add_argument(
@@ -32,7 +46,11 @@ class Command(BaseCommand):
             default=0,
             help="handshakes in flight per client process (0: all at once, the default)",
         )
-        parser.add_argument("--database-url", default="", help="use this (throwaway) PostgreSQL")
+        parser.add_argument(
+            "--database-url",
+            default="",
+            help="use this (throwaway) PostgreSQL database; created and dropped if missing",
+        )
         parser.add_argument("--redis-url", default="", help="use this Redis as channel layer")
         parser.add_argument(
             "--debug", action="store_true", help="run the server with DEBUG=true (default false)"

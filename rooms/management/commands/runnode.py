@@ -8,6 +8,7 @@ have gone, or after --drain-seconds. SIGINT does the same.
 """
 
 import asyncio
+import logging
 import signal
 import sys
 
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 DRAIN_NOTICE = 1.0  # seconds for the balancer's health check to see the node draining
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -33,13 +36,23 @@ class Command(BaseCommand):
         import daphne.server  # noqa: F401 - installs Twisted's asyncio reactor first
         from daphne.server import Server
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
         from twisted.internet import reactor
 
         from config.asgi import application
         from rooms import broadcast, consumers, eventloop
         from rooms.cluster import agent as cluster
 
-        node = cluster.NodeAgent(Redis.from_url(settings.REDIS_URL))
+        # Retries: after Redis restarts, each pooled connection fails once ("Connection
+        # closed by server") before it reconnects. Timeouts: a hung Redis can't hang a step.
+        redis = Redis.from_url(
+            settings.REDIS_URL,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
+        node = cluster.NodeAgent(redis)
         failed = []
 
         async def start() -> None:
@@ -61,15 +74,16 @@ class Command(BaseCommand):
                 return
             self.stdout.write(f"node {settings.NODE_ID} draining")
             node.draining = True
+            # Each step that needs Redis may fail (Redis away): the node drains regardless.
             try:
-                await node._beat()
+                await _attempt(node._beat(), "saying so in the heartbeat")
                 await asyncio.sleep(DRAIN_NOTICE)
-                await broadcast.node_draining(settings.NODE_ID)
+                await _attempt(broadcast.node_draining(settings.NODE_ID), "moving the sockets")
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + drain_seconds
                 while consumers.open_socket_count() and loop.time() < deadline:
                     await asyncio.sleep(0.1)
-                await node.stop()
+                await _attempt(node.stop(), "leaving the cluster")
             finally:
                 reactor.stop()
 
@@ -87,11 +101,19 @@ class Command(BaseCommand):
             signal_handlers=False,
             # A join storm can keep handshakes waiting for the database (see the Makefile).
             websocket_connect_timeout=30,
+            websocket_handshake_timeout=30,
             verbosity=0,
         ).run()
         if failed:
             raise CommandError(failed[0])
         sys.stdout.flush()
+
+
+async def _attempt(step, what: str) -> None:
+    try:
+        await step
+    except Exception as exc:
+        log.warning("node %s: draining without %s: %r", settings.NODE_ID, what, exc)
 
 
 def redis_check(url: str) -> None:
