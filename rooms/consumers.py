@@ -77,6 +77,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     joined = False
     in_moderators = False
     has_media = False
+    closing = False
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -101,6 +102,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.participant_leave)(
                 room_id=self.room_id, member=self.member, connection=self.channel_name
             )
+
+    async def close(self, code=None, reason=None) -> None:
+        # Once this side has closed, a broadcast that arrives before the client's reply
+        # must not be sent: Daphne raises on a frame after close, and disconnect() would
+        # never run.
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        if self.closing:
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch first closes stale database connections, on the one thread that

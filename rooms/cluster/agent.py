@@ -64,6 +64,9 @@ class NodeAgent:
         self.hub = None
         self.channel = ""
         self._rooms: dict[int, object] = {}  # room id -> its brain lease
+        # room id -> the forwarder last told who may publish. A forwarder made again (the
+        # room's last local peer left and another came, between two ticks) knows nobody.
+        self._told: dict[int, object] = {}
         self._tokens: dict[int, int] = {}  # room id -> the largest fencing token heard
         self._missing_since: dict[str, float] = {}
         self._redis_ok_since: float | None = None
@@ -97,12 +100,14 @@ class NodeAgent:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for room_id, lease in list(self._rooms.items()):
-            await self._leave(room_id, lease)
-        await self._reaper.release()
-        await self.registry.forget()
-        if self.relay is not None:
-            self.relay.close()
+        try:
+            for room_id, lease in list(self._rooms.items()):
+                await self._leave(room_id, lease)
+            await self._reaper.release()
+            await self.registry.forget()
+        finally:
+            if self.relay is not None:
+                self.relay.close()
 
     async def _every(self, seconds: float, step) -> None:
         while True:
@@ -134,6 +139,8 @@ class NodeAgent:
         for room_id, forwarder in local.items():
             if room_id not in self._rooms:
                 await self._join(room_id)
+            if self._told.get(room_id) is not forwarder:
+                await self._tell_publishing(room_id, forwarder)
             serving = await self.registry.serve_room(room_id)
             forwarder.destinations = tuple(
                 tuple(alive[node]["relay"])
@@ -154,12 +161,16 @@ class NodeAgent:
     async def _join(self, room_id: int) -> None:
         self._rooms[room_id] = self.registry.lease(f"room:{room_id}")
         await get_channel_layer().group_add(broadcast.media_group(room_id), self.channel)
-        # Who may publish now; changes arrive in the media group from here on.
+
+    async def _tell_publishing(self, room_id: int, forwarder) -> None:
+        # Who may publish now; changes arrive in the media group (joined first) from here on.
         for member_id in await database_sync_to_async(_publishing_members)(room_id):
-            self.hub.set_publishing(room_id, member_id, True)
+            forwarder.set_publishing(member_id, True)
+        self._told[room_id] = forwarder
 
     async def _leave(self, room_id: int, lease) -> None:
         self._rooms.pop(room_id, None)
+        self._told.pop(room_id, None)
         self._tokens.pop(room_id, None)
         await get_channel_layer().group_discard(broadcast.media_group(room_id), self.channel)
         await lease.release()
@@ -167,9 +178,15 @@ class NodeAgent:
 
     def publish_choice(self, room_id: int, audible: frozenset[int]) -> None:
         lease = self._rooms.get(room_id)
-        if lease is None or not lease.held:
+        if lease is None or not lease.valid():
             return
-        eventloop.spawn(broadcast.media_choice(room_id, sorted(audible), lease.token))
+        eventloop.spawn(self._publish_choice(room_id, sorted(audible), lease.token))
+
+    async def _publish_choice(self, room_id: int, audible: list[int], token: int) -> None:
+        try:
+            await broadcast.media_choice(room_id, audible, token)
+        except Exception as exc:  # Redis away: the brain publishes its choice again each tick
+            log.warning("node %s: room %s's choice not sent: %r", self.node_id, room_id, exc)
 
     # --- The media group --------------------------------------------------------------------
 

@@ -4,8 +4,10 @@
   expires HEARTBEAT_TTL after the last beat; `podium:nodes` lists the node ids ever seen.
 - `podium:room:<id>:nodes` maps node id -> expiry (ms): the nodes with peers in the room.
 - A lease is `SET key "<node>:<token>" NX PX ttl`, renewed and released only by its holder
-  (a compare-and-set in Lua). The token comes from INCR on `<key>:fence` at each grant, so
-  it only grows: whoever acts on a lease passes its token, and a smaller one is stale.
+  (a compare-and-set in Lua). The token comes from INCR on `<key>:fence` at each grant, and
+  is never below Redis's clock in milliseconds, so it only grows, even after Redis restarts
+  empty (no persistence) and the counter starts over: whoever acts on a lease passes its
+  token, and a smaller one is stale.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+_FENCE = """
+local token = redis.call('INCR', KEYS[1])
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if token < floor then
+  redis.call('SET', KEYS[1], floor)
+  token = floor
+end
+return token
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -43,6 +55,12 @@ class Lease:
         self.key = key
         self.token = 0
         self.held = False
+        self.expires = 0.0  # time.monotonic() when the lease lapses unless renewed
+
+    def valid(self) -> bool:
+        """Held, and not lapsed since the last grant or renewal. A node that stalled past
+        its lease must not act on it before it learns that another node took it."""
+        return self.held and time.monotonic() < self.expires
 
     @property
     def _value(self) -> str:
@@ -51,16 +69,19 @@ class Lease:
     async def hold(self) -> bool:
         """Renew the lease if held, else try to take it. True while this node holds it."""
         redis = self.registry.redis
+        asked = time.monotonic()  # the lease runs from before the call, to be safe
         if self.held:
             renewed = await redis.eval(_RENEW, 1, self.key, self._value, LEASE_TTL_MS)
             self.held = bool(renewed)
             if self.held:
+                self.expires = asked + LEASE_TTL_MS / 1000
                 return True
         if await redis.exists(self.key):
             return False
-        token = await redis.incr(f"{self.key}:fence")
+        token = await redis.eval(_FENCE, 1, f"{self.key}:fence")
         if await redis.set(self.key, f"{self.registry.node_id}:{token}", nx=True, px=LEASE_TTL_MS):
             self.token, self.held = token, True
+            self.expires = asked + LEASE_TTL_MS / 1000
         return self.held
 
     async def release(self) -> None:

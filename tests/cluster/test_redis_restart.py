@@ -1,0 +1,191 @@
+"""Redis restarts mid-room (empty, as after a crash without persistence): audio keeps
+flowing on every node meanwhile, hands and the stage survive (they are in the database),
+and the room's brain and signaling resume by themselves once Redis is back."""
+
+import asyncio
+import time
+
+import pytest
+import pytest_asyncio
+from channels.db import database_sync_to_async
+
+from tests.cluster.clients import Peer, RoomSocket, session_cookie
+from tests.cluster.nodes import eventually
+from tests.conftest import make_member, make_room
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("loopback"),
+]
+
+OUTAGE = 3.0  # seconds without Redis
+RESUMES_WITHIN = 10.0  # after Redis is back
+
+
+def _setup(alice, bob):
+    room = make_room(alice, speakers=[bob])
+    people = {"alice": alice, "bob": bob}
+    for name in ("Erin Ba", "Frank Li", "Gina Ko"):
+        people[name.split()[0].lower()] = make_member(name)
+    return room, people, {name: session_cookie(m) for name, m in people.items()}
+
+
+def _hands(event: dict) -> list[int]:
+    return [entry["member"] for entry in event["queue"]]
+
+
+class Scene:
+    """Alice hosts and speaks (440 Hz) on A; Erin listens on A, Frank and Gina on B; Frank
+    raised his hand before the outage. Bob, a speaker, has his socket open on B.
+
+    The room's lease has changed hands once before the outage, as it does in a long run
+    (its fencing token grew): B held it first, with Gina as its only peer, and let it go when
+    she left for a moment; A took it over."""
+
+    def __init__(self, cluster, redis_server, room, people, cookies) -> None:
+        self.cluster = cluster
+        self.redis = redis_server
+        self.room = room
+        self.people = people
+        self.cookies = cookies
+        self.sockets: list[RoomSocket] = []
+        self.peers: list[Peer] = []
+
+    async def socket(self, node, name: str) -> RoomSocket:
+        sock = await RoomSocket.open(node, self.room.pk, self.cookies[name])
+        self.sockets.append(sock)
+        return sock
+
+    async def audio(self, sock: RoomSocket, tone: float | None = None) -> Peer:
+        peer = Peer(tone=tone)
+        self.peers.append(peer)
+        return await peer.join(sock)
+
+    def lease(self):
+        return self.cluster.lease_holder(self.room.pk, self.redis.url)
+
+    async def open(self, a, b) -> None:
+        gina_socket = await self.socket(b, "gina")
+        gina = await self.audio(gina_socket)
+        holder = await eventually(self.lease, timeout=5, what="a brain for the room")
+        assert holder[0] == "b"
+        self.host = await self.socket(a, "alice")
+        await self.host.send("unmute.self")
+        await self.host.until("role.changed", where=lambda e: not e["you"]["muted"])
+        await self.audio(self.host, tone=440)
+        self.erin = await self.audio(await self.socket(a, "erin"))
+        # Gina leaves for a moment: B has no peer left in the room and lets the lease go.
+        await gina_socket.close()
+        await gina.close()
+        await eventually(
+            lambda: (h := self.lease()) and h[0] == "a", timeout=8, what="the lease taken over"
+        )
+        self.gina_socket = await self.socket(b, "gina")
+        self.gina = await self.audio(self.gina_socket)
+        self.frank_socket = await self.socket(b, "frank")
+        self.frank = await self.audio(self.frank_socket)
+        self.bob_socket = await self.socket(b, "bob")
+        await self.bob_socket.send("unmute.self")
+        await self.bob_socket.until("role.changed", where=lambda e: not e["you"]["muted"])
+        for listener in (self.erin, self.frank, self.gina):
+            assert await listener.hears(440) == pytest.approx(440, abs=15)
+        await self.frank_socket.send("hand.raise")
+        frank = self.people["frank"].pk
+        await self.host.until("hand.queue", where=lambda e: _hands(e) == [frank])
+
+    async def outage(self) -> float:
+        """Kill Redis for OUTAGE seconds; media must keep flowing on both nodes. Returns
+        when Redis was back."""
+        self.redis.kill()
+        down = time.monotonic()
+        await asyncio.sleep(OUTAGE)
+        for name, listener in (("erin@a", self.erin), ("gina@b", self.gina)):
+            during = len(listener.arrived_since(down))
+            assert during >= 0.8 * 50 * OUTAGE, (name, during)
+        self.redis.start()
+        return time.monotonic()
+
+    def recovered(self) -> bool:
+        """Both nodes beat again, and both are subscribed to the room's group again."""
+        client = self.cluster.redis(self.redis.url)
+        beats = client.exists("podium:node:a", "podium:node:b")
+        group = f"{self.cluster.prefix}__group__room.{self.room.pk}"
+        subscribed = dict(client.pubsub_numsub(group)).get(group.encode(), 0)
+        return beats == 2 and subscribed == 2
+
+    async def close(self) -> None:
+        for sock in self.sockets:
+            await sock.close()
+        for peer in self.peers:
+            await peer.close()
+
+
+@pytest_asyncio.fixture
+async def scene(own_redis, cluster, alice, bob):
+    # channels-redis logs each failed read of its pub/sub connection while Redis is down.
+    cluster.tolerate(
+        message=r"^Unexpected exception in receive task$",
+        error=r"^redis\.exceptions\.ConnectionError: ",
+    )
+    # Known bug outside the cluster code (see the xfail below): the channel layer's pool has
+    # no retries, so the first send on each connection pooled before the restart fails.
+    cluster.tolerate(
+        message=r"", error=r"^redis\.exceptions\.ConnectionError: Connection closed by server\.$"
+    )
+    a, b = cluster.start("a", "b", redis_url=own_redis.url)
+    room, people, cookies = await database_sync_to_async(_setup)(alice, bob)
+    scene = Scene(cluster, own_redis, room, people, cookies)
+    try:
+        await scene.open(a, b)
+        yield scene
+    finally:
+        await scene.close()
+
+
+async def test_audio_state_and_the_rooms_brain_survive_a_redis_restart(scene):
+    _, token_before = scene.lease()
+    back = await scene.outage()
+    await eventually(scene.recovered, timeout=RESUMES_WITHIN, what="nodes back on Redis")
+    # A brain holds the room again, with a token larger than any before the restart (else
+    # the other node would take its choices for a deposed brain's and ignore them).
+    _, token = await eventually(scene.lease, timeout=RESUMES_WITHIN - (time.monotonic() - back))
+    assert token > token_before
+
+    # What was in the database before the outage is all there.
+    await scene.host.send("state.sync")
+    state = await scene.host.until("room.state")
+    assert [entry["member"] for entry in state["hand_queue"]] == [scene.people["frank"].pk]
+    assert [(p["member"], p["muted"]) for p in state["stage"]] == [
+        (scene.people["alice"].pk, False),
+        (scene.people["bob"].pk, False),
+    ]
+
+    # Bob starts talking only now: the brain must give him a slot and every node follow it.
+    await scene.audio(scene.bob_socket, tone=880)
+    for name, listener in (("erin@a", scene.erin), ("gina@b", scene.gina)):
+        assert await listener.hears(880, timeout=10) == pytest.approx(880, abs=15), name
+        assert await listener.hears(440, timeout=5) == pytest.approx(440, abs=15), name
+
+
+# Not strict: it fails in about half the runs, when this hand raise is the first thing the
+# node sends on a connection its pool held before the restart (else something else was).
+@pytest.mark.xfail(
+    strict=False,
+    reason="config/settings.py builds the channel layer's Redis pool without retries: the "
+    "first publish on each connection pooled before the restart fails (ConnectionError, "
+    "'Connection closed by server'), so that change is committed but announced to nobody",
+)
+async def test_signaling_resumes_by_itself_after_a_redis_restart(scene):
+    back = await scene.outage()
+    await eventually(scene.recovered, timeout=RESUMES_WITHIN, what="nodes back on Redis")
+    frank, gina = scene.people["frank"].pk, scene.people["gina"].pk
+
+    # One new hand, raised once, reaches the moderator on the other node.
+    await scene.gina_socket.send("hand.raise")
+    left = RESUMES_WITHIN - (time.monotonic() - back)
+    await scene.host.until("hand.queue", timeout=left, where=lambda e: _hands(e) == [frank, gina])
+    # The host brings Frank on stage, and he hears about it.
+    await scene.host.send("speaker.promote", member=frank)
+    await scene.frank_socket.until("role.changed", where=lambda e: e["you"]["role"] == "speaker")
