@@ -14,6 +14,10 @@ import socket
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.env import (
     env_bool,
@@ -127,7 +131,15 @@ if _redis_url:
             # One PUBLISH per group send: its cost grows with processes, not room members.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [parse_redis_url("REDIS_URL", _redis_url)],
+                # After a Redis restart every pooled connection is dead: without retries the
+                # first publish on each one fails and that change is announced to nobody.
+                "hosts": [
+                    {
+                        "address": parse_redis_url("REDIS_URL", _redis_url),
+                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+                    }
+                ],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "podium"),
             },
         }

@@ -129,11 +129,6 @@ async def scene(own_redis, cluster, alice, bob):
         message=r"^Unexpected exception in receive task$",
         error=r"^redis\.exceptions\.ConnectionError: ",
     )
-    # Known bug outside the cluster code (see the xfail below): the channel layer's pool has
-    # no retries, so the first send on each connection pooled before the restart fails.
-    cluster.tolerate(
-        message=r"", error=r"^redis\.exceptions\.ConnectionError: Connection closed by server\.$"
-    )
     a, b = cluster.start("a", "b", redis_url=own_redis.url)
     room, people, cookies = await database_sync_to_async(_setup)(alice, bob)
     scene = Scene(cluster, own_redis, room, people, cookies)
@@ -169,14 +164,6 @@ async def test_audio_state_and_the_rooms_brain_survive_a_redis_restart(scene):
         assert await listener.hears(440, timeout=5) == pytest.approx(440, abs=15), name
 
 
-# Not strict: it fails in about half the runs, when this hand raise is the first thing the
-# node sends on a connection its pool held before the restart (else something else was).
-@pytest.mark.xfail(
-    strict=False,
-    reason="config/settings.py builds the channel layer's Redis pool without retries: the "
-    "first publish on each connection pooled before the restart fails (ConnectionError, "
-    "'Connection closed by server'), so that change is committed but announced to nobody",
-)
 async def test_signaling_resumes_by_itself_after_a_redis_restart(scene):
     back = await scene.outage()
     await eventually(scene.recovered, timeout=RESUMES_WITHIN, what="nodes back on Redis")
