@@ -212,9 +212,7 @@ def _audience_text(room_id: int) -> str:
     from rooms.models import Room
 
     version = Room.objects.filter(pk=room_id).values_list("version", flat=True).first() or 0
-    count = snapshots.audience_count(room_id)
+    count, first_page = snapshots.audience(room_id)
     # The peak is kept here, once per coalesced update, rather than on every join.
     Room.objects.filter(pk=room_id, peak_audience__lt=count).update(peak_audience=count)
-    return protocol.audience_changed(
-        version=version, count=count, first_page=snapshots.audience_page(room_id)
-    )
+    return protocol.audience_changed(version=version, count=count, first_page=first_page)

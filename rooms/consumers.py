@@ -19,7 +19,7 @@ from django.http import Http404
 
 from accounts.selectors import blocked_ids
 from media import MediaError
-from rooms import broadcast, eventloop, media_bridge, protocol, selectors, services
+from rooms import broadcast, eventloop, media_bridge, protocol, selectors, services, snapshots
 from rooms.cluster import agent as cluster
 from rooms.errors import RoomError
 from rooms.eventloop import spawn
@@ -185,18 +185,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.room_state(snapshot))
 
     def _join(self) -> dict:
-        room = selectors.room_get_for_member(self.room_id, self.member)
-        if room.status != Room.Status.LIVE:
+        # Each fact is read once: the access check's one query also brings the room and the
+        # member's stage role, which the join and the snapshot reuse.
+        access = selectors.room_access(self.room_id, self.member)
+        if access.room.status != Room.Status.LIVE:
             raise RoomError(
                 "This room has ended."
-                if room.status == Room.Status.ENDED
+                if access.room.status == Room.Status.ENDED
                 else "This room hasn't started yet.",
                 code="room_not_live",
             )
-        services.participant_join(
-            room_id=self.room_id, member=self.member, connection=self.channel_name
+        room, participant = services.participant_join(
+            room_id=self.room_id, member=self.member, connection=self.channel_name, access=access
         )
-        return selectors.room_state(room_id=self.room_id, member=self.member)
+        return snapshots.room_snapshot(
+            room, participant, platform=access.moderator_powers, joining=True
+        )
 
     def _connect_allowed(self, key: tuple[int, int]) -> bool:
         now = time.monotonic()

@@ -3,6 +3,7 @@
 Each builder costs a fixed number of queries however many people are in the room.
 """
 
+import time
 from collections.abc import Collection
 
 from django.db.models import Case, IntegerField, Value, When
@@ -63,6 +64,35 @@ def audience_count(room_id: int) -> int:
     return Participant.objects.filter(room_id=room_id, role=Role.LISTENER, is_present=True).count()
 
 
+# The audience as last read in this process, per room: (monotonic time, count, first page),
+# and the joins of the current AUDIENCE_FRESH window: (window start, joins).
+# In a join storm (more than BUSY_JOINS joins in a window) a join reuses a reading younger
+# than AUDIENCE_FRESH instead of making its own two queries; the audience.changed that the
+# join itself causes (coalesced, at most broadcast.AUDIENCE_INTERVAL later) brings the joiner
+# up to date. At an ordinary pace every join reads the audience afresh, itself included.
+AUDIENCE_FRESH = 0.5
+BUSY_JOINS = 20
+_audience_at: dict[int, tuple[float, int, list[dict]]] = {}
+_joins_at: dict[int, tuple[float, int]] = {}
+
+
+def audience(room_id: int, *, joining: bool = False) -> tuple[int, list[dict]]:
+    """The listener count and the first page of listeners. Read afresh, unless `joining`
+    in a join storm (see above)."""
+    now = time.monotonic()
+    if joining:
+        start, joins = _joins_at.get(room_id, (now, 0))
+        if now - start >= AUDIENCE_FRESH:
+            start, joins = now, 0
+        _joins_at[room_id] = (start, joins + 1)
+        cached = _audience_at.get(room_id)
+        if joins >= BUSY_JOINS and cached is not None and now - cached[0] < AUDIENCE_FRESH:
+            return cached[1], cached[2]
+    count, page = audience_count(room_id), audience_page(room_id)
+    _audience_at[room_id] = (now, count, page)
+    return count, page
+
+
 def audience_page(room_id: int, *, offset: int = 0, limit: int = AUDIENCE_PAGE) -> list[dict]:
     people = (
         Participant.objects.filter(room_id=room_id, role=Role.LISTENER, is_present=True)
@@ -103,7 +133,11 @@ def you(participant: Participant, *, platform: bool) -> dict:
     }
 
 
-def room_snapshot(room: Room, participant: Participant, *, platform: bool) -> dict:
+def room_snapshot(
+    room: Room, participant: Participant, *, platform: bool, joining: bool = False
+) -> dict:
+    """The room.state for one member. `joining`: sent on a join, which in a join storm may
+    reuse a recent reading of the audience (see audience())."""
     me = you(participant, platform=platform)
     return {
         "version": room.version,
@@ -114,7 +148,9 @@ def room_snapshot(room: Room, participant: Participant, *, platform: bool) -> di
             "max_speakers": room.max_speakers,
         },
         "stage": stage_at(room.pk, room.version),
-        "audience": {"count": audience_count(room.pk), "first_page": audience_page(room.pk)},
+        "audience": dict(
+            zip(("count", "first_page"), audience(room.pk, joining=joining), strict=True)
+        ),
         "hand_queue": hand_queue(room.pk, hide=blocked_ids(participant.member))
         if me["can_moderate"]
         else [],

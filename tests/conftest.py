@@ -51,6 +51,8 @@ def _fast_and_isolated(settings, tmp_path):
     # Each test's database starts over, and SQLite may hand out the same room ids again:
     # the per-version stage cache must not outlive the rows it was read from.
     snapshots._stage_at.clear()
+    snapshots._audience_at.clear()
+    snapshots._joins_at.clear()
 
 
 def make_member(

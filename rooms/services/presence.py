@@ -7,40 +7,60 @@ from django.utils import timezone
 from rooms import broadcast
 from rooms.errors import NotAllowed, NotFound, RoomNotLive
 from rooms.models import STAGE_ROLES, Participant, Role, Room, RoomBan
+from rooms.selectors import RoomAccess
 from rooms.services.change import RoomChange, acting, lock_live_room, room_changing
 
 
-def participant_join(*, room_id: int, member, connection: str) -> tuple[Room, Participant]:
+def participant_join(
+    *, room_id: int, member, connection: str, access: RoomAccess | None = None
+) -> tuple[Room, Participant]:
     """The member's socket is in the room. Their role, hand and mute survive reconnects;
     a newer socket takes presence over from an older one. A listener's join locks only
     their own row and bumps nothing, so that a thousand can join at once; a speaker's
-    changes the stage, which locks the room and bumps its version."""
+    changes the stage, which locks the room and bumps its version.
+
+    `access`, from selectors.room_access in the caller's transaction, spares the queries
+    that check has already made (the room, the member's stage role, a room ban)."""
     with transaction.atomic():
-        if _on_stage(room_id, member):
+        on_stage = _on_stage(room_id, member) if access is None else access.on_stage
+        if on_stage:
             room = lock_live_room(room_id)
         else:
-            room = Room.objects.filter(pk=room_id).first()
+            room = Room.objects.filter(pk=room_id).first() if access is None else access.room
             if room is None:
                 raise NotFound("No such room.")
             if room.status != Room.Status.LIVE:
                 raise RoomNotLive("This room isn't live.")
-        if RoomBan.objects.filter(room=room, member=member).exists():
+        if access is None and RoomBan.objects.filter(room=room, member=member).exists():
             raise NotAllowed("You've been removed from this room.")
         with room_changing(room) as change:
-            participant, _ = Participant.objects.select_for_update().get_or_create(
-                room=room, member=member, defaults={"role": Role.LISTENER}
+            here = {
+                "is_present": True,
+                "connection": connection,
+                "node": settings.NODE_ID,
+                "joined_at": timezone.now(),
+                "left_at": None,
+            }
+            participant = (
+                Participant.objects.select_for_update().filter(room=room, member=member).first()
             )
-            previous = participant.connection if participant.is_present else ""
-            participant.is_present = True
-            participant.connection = connection
-            participant.node = settings.NODE_ID
-            participant.joined_at = timezone.now()
-            participant.left_at = None
-            participant.save(
-                update_fields=["is_present", "connection", "node", "joined_at", "left_at"]
-            )
-            if previous and previous != connection:
-                broadcast.session_replaced(room.pk, member.pk, connection)
+            if participant is None:
+                # A first join: one INSERT, which a second socket of the same member racing
+                # this one turns into an UPDATE instead of an IntegrityError.
+                participant = Participant(room=room, member=member, role=Role.LISTENER, **here)
+                Participant.objects.bulk_create(
+                    [participant],
+                    update_conflicts=True,
+                    unique_fields=["room", "member"],
+                    update_fields=list(here),
+                )
+            else:
+                previous = participant.connection if participant.is_present else ""
+                for field, value in here.items():
+                    setattr(participant, field, value)
+                participant.save(update_fields=list(here))
+                if previous and previous != connection:
+                    broadcast.session_replaced(room.pk, member.pk, connection)
             _came_or_went(change, participant)
     participant.member = member
     return room, participant

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import broadcast
+from rooms import broadcast, snapshots
 from tests.conftest import make_member, make_room
 from tests.rooms.wsutil import connect, drain, send, until
 
@@ -26,6 +26,32 @@ async def test_it_coalesces_a_burst_of_joins_into_few_audience_updates(alice):
     assert updates[-1]["count"] == 12
     assert {p["member"] for p in updates[-1]["audience"]} == {p.pk for p in people}
     for comm in [*listeners, host]:
+        await comm.disconnect()
+
+
+async def test_a_join_storm_reuses_a_recent_audience_and_then_catches_up(alice, monkeypatch):
+    """Past snapshots.BUSY_JOINS joins in a window, room.state carries the audience as read
+    a moment ago (no queries of its own); the coalesced audience.changed then gives every
+    joiner the exact count."""
+    # A wide window, so that a slow machine's joins still count as one storm.
+    monkeypatch.setattr(snapshots, "AUDIENCE_FRESH", 30.0)
+    room = await database_sync_to_async(make_room)(alice)
+    joiners = snapshots.BUSY_JOINS + 10
+    people = [await database_sync_to_async(make_member)() for _ in range(joiners)]
+    snapshots._joins_at.clear()
+    sockets, counts = [], []
+    for person in people:
+        comm, state = await connect(person, room.pk)
+        sockets.append(comm)
+        counts.append(state["audience"]["count"])
+    # At an ordinary pace each join counts itself; in the storm some reuse a reading.
+    assert counts[: snapshots.BUSY_JOINS] == list(range(1, snapshots.BUSY_JOINS + 1))
+    assert any(c < i + 1 for i, c in enumerate(counts) if i >= snapshots.BUSY_JOINS)
+    await asyncio.sleep(broadcast.AUDIENCE_INTERVAL * 2)
+    for comm in sockets:
+        updates = [e for e in await drain(comm, 0.05) if e["type"] == "audience.changed"]
+        assert updates and updates[-1]["count"] == joiners
+    for comm in sockets:
         await comm.disconnect()
 
 
