@@ -197,6 +197,12 @@ def _audience_flush_later(room_id: int) -> None:
 
 async def _audience_flush(room_id: int, wait: float) -> None:
     await asyncio.sleep(wait)
+    later = await _audience_turn(room_id)
+    if later:
+        # Another node announces the audience in this interval. Its reading may predate this
+        # node's change, so try again when its turn ends; the room stays pending meanwhile.
+        eventloop.spawn(_audience_flush(room_id, later))
+        return
     _audience_pending.discard(room_id)
     _audience_last_sent[room_id] = time.monotonic()
     try:
@@ -206,6 +212,24 @@ async def _audience_flush(room_id: int, wait: float) -> None:
     except Exception:
         # Clients repair a missed audience update at the next one or with state.sync.
         log.exception("audience update for room %s failed", room_id)
+
+
+async def _audience_turn(room_id: int) -> float:
+    """On many nodes, one announces a room's audience per interval: any node's reading is
+    the whole room's (the database's), and every client hears every node's announcement, so
+    N nodes announcing would send each client N times as many. Returns 0.0 when this node
+    may announce now, else the seconds to wait. Embedded (no cluster) or with Redis away,
+    every announcement goes out."""
+    from rooms.cluster import agent
+
+    node = agent.current()
+    if node is None:
+        return 0.0
+    try:
+        return await node.registry.turn(f"audience:{room_id}", int(AUDIENCE_INTERVAL * 1000))
+    except Exception as exc:  # Redis away: announce anyway; nothing is lost by a duplicate
+        log.warning("audience turn for room %s: %s", room_id, exc)
+        return 0.0
 
 
 def _audience_text(room_id: int) -> str:

@@ -66,12 +66,12 @@ def audience_count(room_id: int) -> int:
 
 # The audience as last read in this process, per room: (monotonic time, count, first page),
 # and the joins of the current AUDIENCE_FRESH window: (window start, joins).
-# In a join storm (more than BUSY_JOINS joins in a window) a join reuses a reading younger
-# than AUDIENCE_FRESH instead of making its own two queries; the audience.changed that the
-# join itself causes (coalesced, at most broadcast.AUDIENCE_INTERVAL later) brings the joiner
-# up to date. At an ordinary pace every join reads the audience afresh, itself included.
+# In a join storm (over BUSY_JOINS joins in a window: 16 a second) a join reuses a reading
+# younger than AUDIENCE_FRESH instead of making its own two queries; the audience.changed
+# that the join itself causes (coalesced, at most broadcast.AUDIENCE_INTERVAL later) brings
+# the joiner up to date. At an ordinary pace every join reads the audience afresh, itself included.
 AUDIENCE_FRESH = 0.5
-BUSY_JOINS = 20
+BUSY_JOINS = 8
 _audience_at: dict[int, tuple[float, int, list[dict]]] = {}
 _joins_at: dict[int, tuple[float, int]] = {}
 

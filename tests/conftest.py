@@ -6,6 +6,7 @@ platform moderation permission, staff runs Django admin.
 
 import itertools
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +40,32 @@ def pytest_configure(config):
         pid = leftover.name.removeprefix(f"{stem}-").split(".")[0]
         if pid.isdigit() and (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
             leftover.unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _database_settles(request, _django_db_helper):
+    """On PostgreSQL, a transactional test ends only when no other session is working in
+    its database. A socket's leave or a join in the thread pool can outlive the test's
+    event loop; pytest-django's flush (TRUNCATE) would deadlock with it."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+    )
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(busy)
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

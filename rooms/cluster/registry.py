@@ -105,6 +105,16 @@ class Registry:
     def lease(self, name: str) -> Lease:
         return Lease(self, f"{self.prefix}:lease:{name}")
 
+    async def turn(self, name: str, ms: int) -> float:
+        """One node at a time, for `ms`: 0.0 if this node now has the turn called `name`,
+        else the seconds left in another node's turn. Not a lease: nothing is fenced, a turn
+        only spares work that any node could do (see broadcast._audience_flush)."""
+        key = f"{self.prefix}:turn:{name}"
+        if await self.redis.set(key, self.node_id, nx=True, px=ms):
+            return 0.0
+        left = await self.redis.pttl(key)
+        return max(left, 1) / 1000
+
     async def beat(self, *, relay: tuple[str, int], draining: bool) -> None:
         info = json.dumps({"relay": list(relay), "draining": draining, "at": _now_ms()})
         pipe = self.redis.pipeline(transaction=False)
