@@ -19,8 +19,8 @@ def participant_join(
     their own row and bumps nothing, so that a thousand can join at once; a speaker's
     changes the stage, which locks the room and bumps its version.
 
-    `access`, from selectors.room_access in the caller's transaction, spares the queries
-    that check has already made (the room, the member's stage role, a room ban)."""
+    `access`, from selectors.room_access just before (the socket's join), spares the
+    queries that check has already made (the room, the member's stage role, a room ban)."""
     with transaction.atomic():
         on_stage = _on_stage(room_id, member) if access is None else access.on_stage
         if on_stage:
