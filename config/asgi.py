@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP goes to Django, websockets to the Channels router.
 
 Every websocket passes AllowedHostsOriginValidator (a foreign or missing Origin is refused)
-and AuthMiddlewareStack (the session cookie decides who the member is).
+and the session and auth middleware (the session cookie decides who the member is; the
+batched AuthMiddleware of accounts.websocket_auth reads concurrent sockets' sessions together).
 """
 
 import os
@@ -13,11 +14,12 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from accounts.websocket_auth import BatchedAuthMiddleware  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_asgi_app
@@ -30,7 +32,9 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            CookieMiddleware(
+                SessionMiddleware(BatchedAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

@@ -19,11 +19,18 @@ from django.http import Http404
 
 from accounts.selectors import blocked_ids
 from media import MediaError
-from rooms import broadcast, eventloop, media_bridge, protocol, selectors, services, snapshots
+from rooms import (
+    broadcast,
+    eventloop,
+    joins,
+    media_bridge,
+    protocol,
+    selectors,
+    services,
+)
 from rooms.cluster import agent as cluster
 from rooms.errors import RoomError
 from rooms.eventloop import spawn
-from rooms.models import Room
 from rooms.protocol import Close
 
 log = logging.getLogger(__name__)
@@ -156,17 +163,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(
             broadcast.node_group(settings.NODE_ID), self.channel_name
         )
+        # A join cancelled while it waits (the socket went away) either never runs or is
+        # followed by its leave (rooms.joins): no ghost listeners.
         try:
-            snapshot = await database_sync_to_async(self._join)()
-        except asyncio.CancelledError:
-            # The socket went away while the join waited its turn for the database; the join
-            # still runs, so queue the matching leave behind it: no ghost listeners.
-            spawn(
-                database_sync_to_async(services.participant_leave)(
-                    room_id=self.room_id, member=user, connection=self.channel_name
-                )
-            )
-            raise
+            snapshot = await joins.join(self.room_id, user, self.channel_name)
         except Http404:
             await self._refuse("not_found", "No such room.", Close.NOT_FOUND)
             return
@@ -183,24 +183,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         _open_sockets[key] += 1
         await self._set_moderator_group(snapshot["you"]["can_moderate"])
         await self.send(text_data=protocol.room_state(snapshot))
-
-    def _join(self) -> dict:
-        # Each fact is read once: the access check's one query also brings the room and the
-        # member's stage role, which the join and the snapshot reuse.
-        access = selectors.room_access(self.room_id, self.member)
-        if access.room.status != Room.Status.LIVE:
-            raise RoomError(
-                "This room has ended."
-                if access.room.status == Room.Status.ENDED
-                else "This room hasn't started yet.",
-                code="room_not_live",
-            )
-        room, participant = services.participant_join(
-            room_id=self.room_id, member=self.member, connection=self.channel_name, access=access
-        )
-        return snapshots.room_snapshot(
-            room, participant, platform=access.moderator_powers, joining=True
-        )
 
     def _connect_allowed(self, key: tuple[int, int]) -> bool:
         now = time.monotonic()

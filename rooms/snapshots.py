@@ -134,11 +134,19 @@ def you(participant: Participant, *, platform: bool) -> dict:
 
 
 def room_snapshot(
-    room: Room, participant: Participant, *, platform: bool, joining: bool = False
+    room: Room,
+    participant: Participant,
+    *,
+    platform: bool,
+    joining: bool = False,
+    audience_now: tuple[int, list[dict]] | None = None,
 ) -> dict:
     """The room.state for one member. `joining`: sent on a join, which in a join storm may
-    reuse a recent reading of the audience (see audience())."""
+    reuse a recent reading of the audience (see audience()). `audience_now`: a reading of
+    audience() the caller made for a batch of joins."""
     me = you(participant, platform=platform)
+    if audience_now is None:
+        audience_now = audience(room.pk, joining=joining)
     return {
         "version": room.version,
         "room": {
@@ -148,9 +156,7 @@ def room_snapshot(
             "max_speakers": room.max_speakers,
         },
         "stage": stage_at(room.pk, room.version),
-        "audience": dict(
-            zip(("count", "first_page"), audience(room.pk, joining=joining), strict=True)
-        ),
+        "audience": dict(zip(("count", "first_page"), audience_now, strict=True)),
         "hand_queue": hand_queue(room.pk, hide=blocked_ids(participant.member))
         if me["can_moderate"]
         else [],

@@ -17,6 +17,7 @@ from rooms.services.enforcement import (
 )
 from rooms.services.lifecycle import room_create, room_end, room_start
 from rooms.services.presence import (
+    listeners_join,
     participant_eject,
     participant_join,
     participant_leave,
@@ -43,6 +44,7 @@ __all__ = [
     "hand_raise",
     "invite_accept",
     "invite_decline",
+    "listeners_join",
     "member_ban",
     "member_remove",
     "moderator_add",

@@ -66,6 +66,57 @@ def participant_join(
     return room, participant
 
 
+def listeners_join(*, room: Room, joiners: list[tuple]) -> list[Participant]:
+    """Many listeners' sockets are in one live room at once (a batch of joins, rooms.joins):
+    for each (member, connection), what participant_join does, in three queries for them
+    all. Each member appears once; the caller has checked their access to the room
+    (selectors.room_access_many) and that none holds a stage role."""
+    now = timezone.now()
+    with transaction.atomic():
+        existing = {
+            p.member_id: p
+            for p in Participant.objects.select_for_update().filter(
+                room=room, member_id__in=[member.pk for member, _ in joiners]
+            )
+        }
+        joined, new, replaced = [], [], []
+        for member, connection in joiners:
+            here = {
+                "is_present": True,
+                "connection": connection,
+                "node": settings.NODE_ID,
+                "joined_at": now,
+                "left_at": None,
+            }
+            participant = existing.get(member.pk)
+            if participant is None:
+                participant = Participant(room=room, member=member, role=Role.LISTENER, **here)
+                new.append(participant)
+            else:
+                if participant.is_present and participant.connection not in ("", connection):
+                    replaced.append((member.pk, connection))
+                for field, value in here.items():
+                    setattr(participant, field, value)
+            participant.member = member
+            joined.append(participant)
+        if existing:
+            Participant.objects.bulk_update(existing.values(), fields=list(here))
+        if new:
+            # As in participant_join: a racing second socket of a member makes it an UPDATE.
+            Participant.objects.bulk_create(
+                new,
+                update_conflicts=True,
+                unique_fields=["room", "member"],
+                update_fields=list(here),
+            )
+        with room_changing(room) as change:
+            for participant in joined:
+                _came_or_went(change, participant)
+        for member_id, connection in replaced:
+            broadcast.session_replaced(room.pk, member_id, connection)
+    return joined
+
+
 def participant_leave(*, room_id: int, member, connection: str) -> None:
     """The socket closed. Only the socket that holds presence can end it."""
     with transaction.atomic():
