@@ -47,9 +47,14 @@ class Batcher:
         self._limit = limit
         self._pending: list[tuple[Any, asyncio.Future]] = []
         self._draining: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, item: Any) -> Any:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (each test has its own): what the old one left can't run.
+            self._loop, self._pending, self._draining = loop, [], None
+        future = loop.create_future()
         self._pending.append((item, future))
         if self._draining is None or self._draining.done():
             self._draining = asyncio.ensure_future(self._drain())

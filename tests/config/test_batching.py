@@ -120,3 +120,28 @@ async def test_cancelled_before_its_batch_is_left_out_and_cancelled_during_is_un
     assert recorder.batches == [[1], [3]]
     assert abandoned == [(1, 10)]
     assert running.cancelled() and waiting.cancelled()
+
+
+def test_a_new_event_loop_is_served_whatever_an_old_one_left_pending():
+    recorder = Recorder()
+    recorder.hold.clear()
+    batcher = Batcher(recorder)
+
+    async def abandon():
+        first = asyncio.ensure_future(batcher.submit(1))
+        await _started(recorder)
+        left = asyncio.ensure_future(batcher.submit(2))  # pending when the loop goes away
+        await asyncio.sleep(0.01)
+        first.cancel()
+        assert not left.done()
+
+    old = asyncio.new_event_loop()
+    old.run_until_complete(abandon())
+    old.close()
+    recorder.hold.set()
+
+    fresh = asyncio.new_event_loop()
+    try:
+        assert fresh.run_until_complete(asyncio.wait_for(batcher.submit(3), 5)) == 30
+    finally:
+        fresh.close()
