@@ -156,6 +156,10 @@ class Node:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=STOP_TIMEOUT)
 
+    def terminate(self) -> None:
+        """SIGTERM: the node drains (moves its sockets away) and exits by itself."""
+        self.process.send_signal(signal.SIGTERM)
+
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise RuntimeError(f"node {self.id} exited ({self.process.returncode}):\n{self.log()}")
