@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, get_user_model, load_backend
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -64,18 +65,29 @@ def _load_sessions(sessions: list) -> None:
     if not pending:
         return
     model = type(pending[0]).get_model_class()
+    # A cookie can carry any key (a NUL byte, say, which PostgreSQL refuses in a query):
+    # one that Django could not have made reads as empty, and stays out of the query.
+    keys = {s.session_key for s in pending if _well_formed(s.session_key)}
     rows = dict(
-        model.objects.filter(
-            session_key__in={s.session_key for s in pending}, expire_date__gt=timezone.now()
-        ).values_list("session_key", "session_data")
+        model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+            "session_key", "session_data"
+        )
     )
     for session in pending:
-        data = rows.get(session.session_key)
+        data = rows.get(session.session_key) if _well_formed(session.session_key) else None
         if data is None:
             session._session_key = None
             session._session_cache = {}
         else:
             session._session_cache = session.decode(data)
+
+
+_KEY_CHARS = frozenset(VALID_KEY_CHARS)
+
+
+def _well_formed(key: str) -> bool:
+    """Could Django have made this session key? (32 of its characters; the column holds 40.)"""
+    return 8 <= len(key) <= 40 and _KEY_CHARS.issuperset(key)
 
 
 def _load_members(wanted: list[tuple[int, object, object]], users: list) -> None:

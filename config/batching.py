@@ -28,12 +28,14 @@ class Batcher:
     the exception it answered with.
 
     `run_batch(items)` runs on the ORM thread and returns one answer per item, in order: a
-    value, or an exception instance for that item alone. An exception that escapes it is
-    raised in every caller of the batch.
+    value, or an exception instance for that item alone. When an exception escapes it, each
+    item of the batch is run again alone, so that it reaches only the caller it belongs to
+    (run_batch must therefore be safe to repeat for an item).
 
     A caller cancelled before its batch starts is left out of it. One cancelled while its
-    batch runs has been served all the same; `abandoned(item, answer)`, when given, is
-    called on the event loop with what it was served, so that it can be undone."""
+    batch runs, or after its answer came, has been served all the same;
+    `abandoned(item, answer)`, when given, is called on the event loop with what it was
+    served, so that it can be undone."""
 
     def __init__(
         self,
@@ -58,7 +60,13 @@ class Batcher:
         self._pending.append((item, future))
         if self._draining is None or self._draining.done():
             self._draining = asyncio.ensure_future(self._drain())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled after its answer came but before this task resumed: it was served.
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._undo(item, future.result())
+            raise
 
     async def _drain(self) -> None:
         while self._pending:
@@ -73,18 +81,30 @@ class Batcher:
             if len(answers) != len(batch):
                 raise RuntimeError(f"a batch of {len(batch)} got {len(answers)} answers")
         except Exception as exc:
+            if len(batch) > 1:
+                # One request's fault must not fail the others (nor leave half a batch
+                # done): serve each alone, so the error reaches only its own caller.
+                log.warning("a batch of %d failed (%r); serving each alone", len(batch), exc)
+                for pair in batch:
+                    await self._serve([pair])
+                return
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         for (item, future), answer in zip(batch, answers, strict=True):
             if future.cancelled():
-                if self._abandoned is not None and not isinstance(answer, BaseException):
-                    try:
-                        self._abandoned(item, answer)
-                    except Exception:
-                        log.exception("undoing an abandoned batch answer failed")
+                if not isinstance(answer, BaseException):
+                    self._undo(item, answer)
             elif isinstance(answer, BaseException):
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+    def _undo(self, item: Any, answer: Any) -> None:
+        if self._abandoned is None:
+            return
+        try:
+            self._abandoned(item, answer)
+        except Exception:
+            log.exception("undoing an abandoned batch answer failed")

@@ -102,3 +102,13 @@ def test_a_batch_costs_two_queries_however_many_sockets():
     assert len(queries) == 2
     assert len({user.pk for user in users}) == 20
     assert all(user.is_authenticated for user in users)
+
+
+@pytest.mark.parametrize("key", ["aaaaaaaaaa\x00", "UPPERCASEKEYSARENOTMADE", "x" * 41, "short"])
+def test_a_key_django_could_not_have_made_reads_as_empty_and_spares_the_others(alice, key):
+    good = _signed_in(alice)
+
+    users = users_for_sessions([SessionStore(key), SessionStore(good)])
+
+    assert isinstance(users[0], AnonymousUser)
+    assert users[1].pk == alice.pk

@@ -255,3 +255,9 @@ async def test_it_restores_role_hand_and_mute_after_a_reconnect(alice, bob, caro
     assert state["you"]["hand_raised"] is True
     await speaker.disconnect()
     await listener.disconnect()
+
+
+async def test_a_room_number_past_any_primary_key_is_no_such_room(carol):
+    error, code = await refused(carol, 10**20)
+    assert error["code"] == "not_found"
+    assert code == Close.NOT_FOUND
