@@ -75,8 +75,6 @@ ACTIONS = {
     "room.end": (services.room_end, ()),
     "reaction": (services.reaction_send, ("emoji",)),
 }
-ROOM_ID_MAX = 2**63 - 1  # the largest primary key the databases hold
-
 KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
 
 
@@ -144,7 +142,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._refuse("unauthenticated", "Sign in to join rooms.", Close.UNAUTHENTICATED)
             return
         self.member = user
-        if self.room_id > ROOM_ID_MAX:
+        if self.room_id > selectors.ROOM_ID_MAX:
             # No such room; SQLite would raise on the number rather than find nothing.
             await self._refuse("not_found", "No such room.", Close.NOT_FOUND)
             return

@@ -20,6 +20,9 @@ from rooms.models import MODERATING_ROLES, STAGE_ROLES, Participant, Room, RoomB
 from rooms.permissions import PLATFORM_PERMISSION, moderator_powers
 
 STAGE_PREVIEW = 6
+# The largest primary key the databases hold: a URL's <int:room_id> can be any length, and
+# SQLite raises on a larger number instead of finding nothing.
+ROOM_ID_MAX = 2**63 - 1
 
 
 def _with_stage_preview(rooms: QuerySet[Room]) -> QuerySet[Room]:
@@ -103,6 +106,8 @@ def room_access(room_id: int, member) -> RoomAccess:
 
     One query, whatever the rules: a join storm makes this check once per join, so each rule
     is an EXISTS on the room's row (see _ACCESS_SQL) instead of a query of its own."""
+    if not 0 < room_id <= ROOM_ID_MAX:
+        raise Http404("No such room")
     if member is None or not member.is_authenticated:
         if not Room.objects.filter(pk=room_id).exists():
             raise Http404("No such room")
@@ -117,6 +122,8 @@ def room_access_many(room_id: int, members: list) -> dict[int, RoomAccess | Exce
     """room_access for many signed-in members of one room in one query (a batch of joins):
     for each member's pk, their RoomAccess or the Http404 or PermissionDenied that
     room_access would raise."""
+    if not 0 < room_id <= ROOM_ID_MAX:
+        return {member.pk: Http404("No such room") for member in members}
     rooms = {
         room.access_member_id: room
         for room in Room.objects.raw(_access_sql(len(members)), _access_params(room_id, members))

@@ -181,3 +181,11 @@ def test_the_verdict_does_not_leak_between_members(scene, bob, carol):
     assert isinstance(_check(public, bob), PermissionDenied)
     assert _check(public, carol).on_stage
     assert _check(public, make_member("Eve")).on_stage is False
+
+
+@pytest.mark.parametrize("path", ["/rooms/{n}/", "/rooms/{n}/audience/"])
+def test_a_room_number_past_any_primary_key_is_not_found(client, carol, path):
+    client.force_login(carol)
+    assert client.get(path.format(n=10**20)).status_code == 404
+    with pytest.raises(Http404):
+        room_access(10**20, carol)
