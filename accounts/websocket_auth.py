@@ -74,7 +74,7 @@ def _load_sessions(sessions: list) -> None:
         )
     )
     for session in pending:
-        data = rows.get(session.session_key) if _well_formed(session.session_key) else None
+        data = rows.get(session.session_key)  # a malformed key was never asked for
         if data is None:
             session._session_key = None
             session._session_cache = {}
@@ -112,14 +112,9 @@ class BatchedAuthMiddleware(AuthMiddleware):
     """AuthMiddleware whose session and member reads are shared by concurrent sockets."""
 
     async def resolve_scope(self, scope) -> None:
-        session = scope["session"]
-        if isinstance(session, DatabaseSessionStore) or isinstance(
-            getattr(session, "_wrapped", None), DatabaseSessionStore
-        ):
-            scope["user"]._wrapped = await _batcher.submit(_unwrapped(session))
+        # Channels' SessionMiddleware puts the store in a LazyObject; the batch takes the store.
+        store = getattr(scope["session"], "_wrapped", scope["session"])
+        if isinstance(store, DatabaseSessionStore):
+            scope["user"]._wrapped = await _batcher.submit(store)
         else:
             scope["user"]._wrapped = await get_user(scope)
-
-
-def _unwrapped(session):
-    return getattr(session, "_wrapped", session)

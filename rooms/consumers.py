@@ -142,10 +142,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._refuse("unauthenticated", "Sign in to join rooms.", Close.UNAUTHENTICATED)
             return
         self.member = user
-        if self.room_id > selectors.ROOM_ID_MAX:
-            # No such room; SQLite would raise on the number rather than find nothing.
-            await self._refuse("not_found", "No such room.", Close.NOT_FOUND)
-            return
         if cluster.draining():
             await self.close(code=Close.MOVING)
             return

@@ -34,13 +34,7 @@ def participant_join(
         if access is None and RoomBan.objects.filter(room=room, member=member).exists():
             raise NotAllowed("You've been removed from this room.")
         with room_changing(room) as change:
-            here = {
-                "is_present": True,
-                "connection": connection,
-                "node": settings.NODE_ID,
-                "joined_at": timezone.now(),
-                "left_at": None,
-            }
+            here = _here(connection, at=timezone.now())
             participant = (
                 Participant.objects.select_for_update().filter(room=room, member=member).first()
             )
@@ -81,13 +75,7 @@ def listeners_join(*, room: Room, joiners: list[tuple]) -> list[Participant]:
         }
         joined, new, replaced = [], [], []
         for member, connection in joiners:
-            here = {
-                "is_present": True,
-                "connection": connection,
-                "node": settings.NODE_ID,
-                "joined_at": now,
-                "left_at": None,
-            }
+            here = _here(connection, at=now)
             participant = existing.get(member.pk)
             if participant is None:
                 participant = Participant(room=room, member=member, role=Role.LISTENER, **here)
@@ -164,6 +152,17 @@ def participants_reap(*, node: str) -> int:
                         _came_or_went(change, participant)
                     reaped += 1
     return reaped
+
+
+def _here(connection: str, *, at) -> dict:
+    """The fields of a participant whose socket `connection` on this node just joined."""
+    return {
+        "is_present": True,
+        "connection": connection,
+        "node": settings.NODE_ID,
+        "joined_at": at,
+        "left_at": None,
+    }
 
 
 def _on_stage(room_id: int, member) -> bool:
