@@ -9,7 +9,8 @@ RTCRtpReceiver after SRTP is removed (aiortc's jitter buffer and decoder never s
 and each listener's copy is the same payload behind a 12-byte header that this module
 writes: the slot's SSRC, sequence number and timestamp, and the listener's payload type.
 The header is written once per slot and payload type; per listener there is only SRTP
-protection and a sendto on the nominated ICE pair.
+protection and a sendto on the nominated ICE pair, done for all the listeners of a payload
+type in one call (media/fanout.py: in C when media._fanout was built, else in Python).
 
 Works with aiortc 1.16.0 exactly: it reaches into private attributes, marked where used.
 """
@@ -18,17 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import random
 import struct
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket
 
+from media import fanout
 from media import sdp as sdp_rules
 from media.aiortc_glue import (
     OPUS_CLOCK,
@@ -57,6 +59,9 @@ STALE_AFTER = 2.0  # seconds without packets before a speaker loses their slot
 SILENT = 127.0
 
 _HEADER = struct.Struct("!BBHII")
+# What one SRTP-protected copy may carry: pylibsrtp's 1500-byte buffer, less its room for the
+# tag, less our header (Opus frames are at most 1,275 bytes).
+MAX_PAYLOAD = 1500 - pylibsrtp.SRTP_MAX_TRAILER_LEN - _HEADER.size
 
 
 class _Slot:
@@ -105,28 +110,66 @@ class Peer:
         self.last_packet = 0.0
         self.candidates = 0
         self.ready = False
-        # Hot path: the SRTP session, the UDP transport and the remote address.
+        # The fan-out's route: the SRTP session, the ICE socket and the remote address.
         self._srtp: pylibsrtp.Session | None = None
         self._pair = None
-        self._send: Callable | None = None
-        self._addr = None
+        self._sock = None
+        self._addr: tuple[str, int] | None = None
 
     def route(self) -> bool:
-        """Refresh the cached SRTP session and UDP route; False if not connected."""
+        """Refresh the cached SRTP session and UDP route; False if not connected. A new
+        route makes the room rebuild its fan-out groups before its next packet."""
         dtls = self.pc.getTransceivers()[0].sender.transport
         srtp = dtls._tx_srtp  # private: the SRTP session made at the DTLS handshake
         ice = dtls.transport._connection  # private: aioice's Connection
         pair = ice._nominated.get(1)  # private: the nominated candidate pair
         if srtp is None or pair is None or pair.protocol.transport is None:
             return False
-        if pair is not self._pair:
+        if pair is not self._pair or srtp is not self._srtp:
+            host, port = pair.remote_addr[:2]
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return False  # aioice resolves mDNS names first; anything else can't be sent to
             self._pair = pair
-            # private: asyncio's socket. Skips the transport's Python sendto; a full send
-            # buffer drops the copy (BlockingIOError is an OSError) instead of queueing it.
-            self._send = pair.protocol.transport._sock.sendto
-            self._addr = pair.remote_addr
-        self._srtp = srtp
+            # private: asyncio's socket. The fan-out sends on it directly, skipping the
+            # transport's Python sendto: a full send buffer drops the copy instead of
+            # queueing it.
+            self._sock = pair.protocol.transport._sock
+            self._addr = (host, port)
+            self._srtp = srtp
+            _watch_close(pair.protocol, self.room)
+            self.room.regroup_soon()
         return True
+
+    def target(self) -> tuple[tuple, tuple] | None:
+        """What a fan-out group needs of this listener, and what it must keep alive; None
+        once the socket has closed."""
+        fd = self._sock.fileno()
+        if fd < 0:
+            return None
+        host, port = self._addr
+        return (
+            (fanout.srtp_address(self._srtp), fd, host, port, self.member_id),
+            (self._srtp, self._sock),
+        )
+
+
+def _watch_close(protocol, room: RoomForwarder) -> None:
+    """Have the room rebuild its groups when this ICE socket closes. asyncio calls
+    connection_lost just before it closes the file descriptor, and the room rebuilds before
+    its next packet, so a group never sends on a descriptor that was closed (and may have
+    been reused by another socket)."""
+    if getattr(protocol, "_podium_watched", False):
+        return
+    lost = protocol.connection_lost
+
+    def connection_lost(exc) -> None:
+        room.regroup_soon()
+        lost(exc)
+
+    protocol.connection_lost = connection_lost
+    protocol._podium_watched = True
 
 
 class RemoteSpeaker:
@@ -162,8 +205,11 @@ class RoomForwarder:
         self.packets_relayed_in = 0
         self.slots = [_Slot(random.getrandbits(32)) for _ in range(hub.slots)]
         self.slot_of: dict[int, _Slot] = {}
-        # Listeners grouped by the payload type they expect: (peer, protect, ...) per group.
+        # Listeners grouped by the payload type they expect, and each group's fan-out
+        # (media/fanout.py), rebuilt from `targets` before a packet when `_regroup` is set.
         self.targets: dict[int, list[Peer]] = {}
+        self._groups: dict[int, object] = {}
+        self._regroup = False
         self.active: frozenset[int] = frozenset()
         self._ticker: asyncio.Task | None = None
         self._ticks = 0
@@ -268,6 +314,7 @@ class RoomForwarder:
         peer.ready = True
         if peer.out_pt is not None:
             self.targets.setdefault(peer.out_pt, []).append(peer)
+        self._regroup = True
 
     def _unready(self, peer: Peer) -> None:
         if peer.ready and peer.out_pt in self.targets:
@@ -277,6 +324,21 @@ class RoomForwarder:
             if not group:
                 del self.targets[peer.out_pt]
         peer.ready = False
+        self._regroup = True
+
+    def regroup_soon(self) -> None:
+        """A listener's route changed or its socket closed: rebuild before the next packet."""
+        self._regroup = True
+
+    def _rebuild_groups(self) -> None:
+        groups = {}
+        for pt, listeners in self.targets.items():
+            routes = [t for t in (p.target() for p in listeners) if t is not None]
+            group = self._groups.get(pt) or fanout.new_group()
+            group.set([r[0] for r in routes], [r[1] for r in routes])
+            groups[pt] = group
+        self._groups = groups
+        self._regroup = False
 
     def set_publishing(self, member_id: int, allowed: bool) -> None:
         """Role and mute, decided by the rooms app. Takes effect on the next packet."""
@@ -310,7 +372,11 @@ class RoomForwarder:
     def forward(self, peer: Peer | RemoteSpeaker, packet: RtpPacket) -> None:
         """One packet from a speaker: drop it unless they may publish, else copy it to every
         listener through the speaker's slot, and (a local speaker's) to the other nodes."""
-        if not peer.publishing or packet.payload_type != peer.opus_pt:
+        if (
+            not peer.publishing
+            or packet.payload_type != peer.opus_pt
+            or len(packet.payload) > MAX_PAYLOAD
+        ):
             return
         now = time.monotonic()
         peer.last_packet = now
@@ -341,23 +407,17 @@ class RoomForwarder:
         slot.last_sent = now
         payload = packet.payload
         source = peer.member_id
+        if self._regroup:
+            self._rebuild_groups()
         copies = 0
-        for pt, listeners in self.targets.items():
+        for pt, group in self._groups.items():
             header = slot.headers.get(pt)
             if header is None:
                 header = slot.headers[pt] = bytearray(12)
             _HEADER.pack_into(header, 0, 0x80, marker | pt, seq, ts, slot.ssrc)
-            data = bytes(header) + payload
-            for listener in listeners:
-                if listener.member_id == source:
-                    continue
-                try:
-                    listener._send(listener._srtp.protect(data), listener._addr)
-                except (pylibsrtp.Error, OSError, AttributeError):
-                    # A replay-window refusal or a closing transport: that listener misses
-                    # this packet; reaping handles connections that are really gone.
-                    continue
-                copies += 1
+            # A copy libsrtp or the kernel refuses (replay window, full send buffer) is
+            # skipped; reaping handles connections that are really gone.
+            copies += group.send(header, payload, source)
         self.copies_out += copies
 
     def _give_free_slot(self, peer: Peer, now: float) -> _Slot | None:

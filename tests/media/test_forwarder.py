@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 
+from media import fanout
 from media.hub import MediaHub
 from tests.media.peers import Browser, loopback_only, within
 
@@ -13,8 +14,13 @@ pytestmark = pytest.mark.asyncio
 ROOM = 7
 
 
-@pytest.fixture
-def hub(monkeypatch):
+@pytest.fixture(params=["native", "python"])
+def hub(request, monkeypatch):
+    """A hub on loopback, once with each fan-out (media/fanout.py)."""
+    if request.param == "native" and not fanout.native_available():
+        pytest.skip("media._fanout is not built (tests/media/test_fanout.py fails for it)")
+    fanout.set_mode(request.param)
+    request.addfinalizer(lambda: fanout.set_mode(None))
     loopback_only(monkeypatch)
     return MediaHub(ice_servers=[])
 
