@@ -1,6 +1,6 @@
 """What the two benchmarks share (media/bench/ for the forwarder, rooms/bench/ for signaling):
-a percentile, readings from /proc, and the JSON-lines channel between a coordinator and the
-child processes it starts. See docs/benchmarks.md.
+a percentile, readings from /proc, CPU pinning, and the JSON-lines channel between a
+coordinator and the child processes it starts. See docs/benchmarks.md.
 
 Standard library only and no other Podium module: the signaling benchmark's client processes
 load this one file without the media package (rooms/bench/clients.py says why).
@@ -56,11 +56,19 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy (all CPUs), from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+def machine_busy_s(cpus: list[int] | None = None) -> float:
+    """CPU seconds the whole machine (or only the CPUs `cpus`) has been busy, from
+    /proc/stat."""
+    lines = Path("/proc/stat").read_text().splitlines()
+    wanted = {"cpu"} if cpus is None else {f"cpu{c}" for c in cpus}
+    busy = 0
+    for line in lines:
+        name, *values = line.split()
+        if name in wanted:
+            fields = [int(x) for x in values]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+            busy += sum(fields[:8]) - idle
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def socket_drops(pid: int | str = "self") -> tuple[int, int]:
@@ -83,6 +91,51 @@ def socket_drops(pid: int | str = "self") -> tuple[int, int]:
                     else:
                         other += int(fields[-1])
     return own, other
+
+
+def udp_drops(pids: list[int]) -> list[int]:
+    """Datagrams the kernel dropped (full receive buffer) on each process's UDP sockets, in
+    the order of `pids`: socket_drops for several processes, reading /proc/net/udp once."""
+    owner: dict[str, int] = {}
+    for k, pid in enumerate(pids):
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        owner[target[8:-1]] = k
+    drops = [0] * len(pids)
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 13 and fields[9] in owner:
+                    drops[owner[fields[9]]] += int(fields[-1])
+    return drops
+
+
+# --- CPU affinity ------------------------------------------------------------------------------
+
+
+def _threads(pid: int | str) -> list[int]:
+    return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+
+
+def pin(pid: int | str, cpus: list[int]) -> None:
+    """Restrict every thread of a process to `cpus` (os.sched_setaffinity acts on one
+    thread; threads started later inherit it from the thread that starts them)."""
+    for tid in _threads(pid):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(tid, cpus)
+
+
+def affinity(pid: int | str) -> list[int]:
+    """The CPUs any thread of a process may run on (their union), sorted."""
+    cpus: set[int] = set()
+    for tid in _threads(pid):
+        with contextlib.suppress(ProcessLookupError):
+            cpus |= os.sched_getaffinity(tid)
+    return sorted(cpus)
 
 
 # --- A JSON-lines channel over a pair of pipes ------------------------------------------------
@@ -226,9 +279,12 @@ async def spawn(
     cwd: Path,
     handler: Handler | None = None,
     log_path: Path | None = None,
+    cpus: list[int] | None = None,
 ) -> Child:
     """Start `python -m module` in `cwd` and send it `config` as the first line. Its stderr
-    goes to `log_path` (else to ours); `handler` answers the child's own requests."""
+    goes to `log_path` (else to ours); `handler` answers the child's own requests. With
+    `cpus`, the child is pinned to them (pin) before it is sent its configuration, so
+    before it can start a thread of its own."""
     with contextlib.ExitStack() as stack:
         stderr = stack.enter_context(log_path.open("wb")) if log_path is not None else None
         proc = await asyncio.create_subprocess_exec(
@@ -242,6 +298,8 @@ async def spawn(
             limit=LINE_LIMIT,
         )
     child = Child(name, proc, log_path)
+    if cpus is not None:
+        pin(proc.pid, cpus)
 
     async def write(data: bytes) -> None:
         proc.stdin.write(data)

@@ -30,5 +30,6 @@ class Options:
     listener_hook: str = "receiver"  # where listeners count packets: receiver or socket
     nodes: int = 1  # pass-through server processes, each a node with a relay
     reference: bool = True  # with nodes > 1: also one node at the listeners per node
+    pin: bool = False  # each server on a CPU of its own, every other process on the rest
     keep_logs: bool = False
     command: str = ""

@@ -2,12 +2,14 @@
 speaker and listener processes, relays offers and answers (with --nodes N, to the member's
 node, and node 1's choice of who is heard to the others), opens and closes the measurement
 windows, gathers what each process saw and hands it to report.py (report_nodes.py for N > 1).
-Idle while measuring."""
+Idle while measuring. With --pin, each server process has a CPU of its own and the speaker
+and listener processes and the coordinator itself share the others (plan_pins)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
 import shutil
 import tempfile
@@ -21,14 +23,33 @@ from media.benchkit import (
     BenchError,
     Child,
     RemoteError,
+    affinity,
     close_children,
     machine_busy_s,
+    pin,
     proc_cpu_s,
     spawn,
+    udp_drops,
 )
 
 LISTENER_BASE = 1001  # member ids 1001.. are the listeners
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding the media package
+PER_JOIN_S = {"pass-through": 0.5, "ordinary": 1.0}  # set-up time allowed per connection
+
+
+def plan_pins(available: list[int], servers: int) -> dict:
+    """--pin: which CPUs each process may use. Server k gets the k-th of the CPUs this
+    process may use, alone; the speaker and listener processes and the coordinator share
+    all the others. Needs servers + 1 CPUs. Returns {"servers": [[cpu], ...], "clients":
+    [cpus]} (one list per server; single-server runs of the same command use the first)."""
+    cpus = sorted(available)
+    if len(cpus) < servers + 1:
+        raise BenchError(
+            f"--pin: {servers} server process{'es' if servers > 1 else ''} need a CPU each "
+            f"and the clients at least one more, {servers + 1} CPUs, but this process may run "
+            f"on {len(cpus)} ({', '.join(map(str, cpus)) or 'none'})"
+        )
+    return {"servers": [[c] for c in cpus[:servers]], "clients": cpus[servers:]}
 
 
 class _Run:
@@ -37,9 +58,17 @@ class _Run:
     node 1, the listeners round-robin over the nodes)."""
 
     def __init__(
-        self, opts: Options, mode: str, listeners: int, log, log_dir: Path, nodes: int = 1
+        self,
+        opts: Options,
+        mode: str,
+        listeners: int,
+        log,
+        log_dir: Path,
+        nodes: int = 1,
+        pins: dict | None = None,
     ) -> None:
         self.opts = opts
+        self.pins = pins
         self.mode = mode
         self.listeners = listeners
         self.nodes = nodes
@@ -48,9 +77,10 @@ class _Run:
         self.log_dir = log_dir
         self.children: list[Child] = []
         self.servers: list[Child] = []
+        self.speaker: Child | None = None
+        self.listener_procs: list[Child] = []
         self.choices = 0  # the brain's choices passed on to the followers
-        per_join = 0.5 if mode == "pass-through" else 1.0
-        self.setup_timeout = 60 + per_join * (listeners + opts.speakers)
+        self.setup_timeout = 60 + PER_JOIN_S[mode] * (listeners + opts.speakers)
         self.deadline = (
             self.setup_timeout
             + opts.idle_seconds
@@ -60,7 +90,9 @@ class _Run:
             + 240
         )
 
-    async def spawn(self, name: str, module: str, config: dict, handler=None) -> Child:
+    async def spawn(
+        self, name: str, module: str, config: dict, handler=None, cpus: list[int] | None = None
+    ) -> Child:
         prefix = self.mode if self.nodes == 1 else f"{self.nodes}-nodes"
         child = await spawn(
             name,
@@ -69,6 +101,7 @@ class _Run:
             cwd=ROOT,
             handler=handler,
             log_path=self.log_dir / f"{prefix}-{name}.log",
+            cpus=cpus,
         )
         self.children.append(child)
         return child
@@ -103,16 +136,47 @@ class _Run:
     def client_pids(self) -> list[int]:
         return [c.pid for c in self.children if c not in self.servers]
 
+    def server_cpus(self, k: int) -> list[int] | None:
+        return None if self.pins is None else self.pins["servers"][k]
+
+    def client_cpus(self) -> list[int] | None:
+        return None if self.pins is None else self.pins["clients"]
+
     async def mark(self) -> list[dict]:
-        """Every server's counters, each with the clients' and the machine's CPU."""
+        """Every server's counters, each with the CPU of the clients (the listener processes
+        one by one), of the coordinator and of the machine (with --pin, of the servers'
+        and the clients' CPUs apart), and the datagrams dropped at each listener process's
+        sockets."""
         results = await asyncio.gather(*(s.request("mark", 30) for s in self.servers))
         clients = sum(proc_cpu_s(pid) for pid in self.client_pids())
-        machine = machine_busy_s()
-        for result, server in zip(results, self.servers, strict=True):
-            result["clients_cpu_s"] = clients
-            result["machine_s"] = machine
+        listeners = [c.pid for c in self.listener_procs]
+        shared = {
+            "clients_cpu_s": clients,
+            "listener_cpu_s": [proc_cpu_s(pid) for pid in listeners],
+            "speaker_cpu_s": proc_cpu_s(self.speaker.pid) if self.speaker else 0.0,
+            "coordinator_cpu_s": proc_cpu_s(os.getpid()),
+            "listener_drops": udp_drops(listeners),
+            "machine_s": machine_busy_s(),
+            "client_cores_s": machine_busy_s(self.client_cpus()),
+        }
+        for k, (result, server) in enumerate(zip(results, self.servers, strict=True)):
+            result.update(shared)
             result["server_cpu_s"] = proc_cpu_s(server.pid)
+            result["server_cores_s"] = machine_busy_s(self.server_cpus(k))
         return results
+
+    def affinities(self, k: int) -> dict:
+        """The CPUs the processes' threads may run on now: server k, the speaker process,
+        the listener processes (all of them together) and the coordinator."""
+        listeners: set[int] = set()
+        for child in self.listener_procs:
+            listeners.update(affinity(child.pid))
+        return {
+            "server": affinity(self.servers[k].pid),
+            "speakers": affinity(self.speaker.pid),
+            "listeners": sorted(listeners),
+            "coordinator": affinity("self"),
+        }
 
     async def wire(self) -> None:
         """What rooms.cluster does through Redis, done directly: each node's relay allows the
@@ -156,12 +220,13 @@ class _Run:
                     "nodes": n,
                 },
                 self.pass_choice if n > 1 and k == 0 else None,
+                self.server_cpus(k),
             )
             self.servers.append(server)
         await self.mark()  # the servers are up
         if n > 1:
             await self.wire()
-        speaker = await self.spawn(
+        speaker = self.speaker = await self.spawn(
             "speakers",
             "media.bench.clients",
             {
@@ -170,13 +235,21 @@ class _Run:
                 "concurrency": 1,  # in order: speaker i takes slot i
             },
             self.relay_offer,
+            self.client_cpus(),
         )
         joined = await speaker.request("join", 120, timeout=100)
         if joined["connected"] != opts.speakers:
             raise BenchError(f"{self.name}: speakers did not connect: {joined['errors']}")
         await asyncio.sleep(1.0)
-        for result, mark in zip(results, await self.mark(), strict=True):
+        base0 = await self.mark()
+        for result, mark in zip(results, base0, strict=True):
             result["rss_before_kib"] = mark["rss_kib"]
+        # The idle cost with no listener yet (the speakers connected and silent, the room's
+        # ticker, this benchmark's monitor): the part of the idle share that is not per
+        # listener.
+        await asyncio.sleep(opts.idle_seconds)
+        for result, i0, i1 in zip(results, base0, await self.mark(), strict=True):
+            result["idle_base_share"] = _share(i0, i1)
 
         processes = max(1, min(opts.processes, self.listeners))
         shares = [
@@ -196,9 +269,11 @@ class _Run:
                     "hook": opts.listener_hook,
                 },
                 self.relay_offer,
+                self.client_cpus(),
             )
             for i, share in enumerate(shares)
         ]
+        self.listener_procs = clients
         log(f"{self.name}: connecting {self.listeners} listeners from {processes} processes")
         started = time.monotonic()
         joins = await asyncio.gather(
@@ -223,8 +298,9 @@ class _Run:
             result["connected"] = sum(j["by_node"].get(str(k), 0) for j in joins)
         if n == 1:
             results[0]["join_errors"] = dict(errors)
-        # The servers may finish a few DTLS handshakes after the clients: wait for them.
-        for _ in range(100):
+        # The servers may finish a few DTLS handshakes after the clients: wait for them
+        # (at least 10 s, a second more per 50 listeners).
+        for _ in range(max(100, self.listeners // 5)):
             if sum(m["ready"] for m in await self.mark()) >= connected:
                 break
             await asyncio.sleep(0.1)
@@ -238,7 +314,7 @@ class _Run:
         await asyncio.sleep(opts.idle_seconds)
         idle1 = await self.mark()
         for result, i0, i1 in zip(results, idle0, idle1, strict=True):
-            result["idle_cpu_share"] = (i1["cpu_ns"] - i0["cpu_ns"]) / (i1["t_ns"] - i0["t_ns"])
+            result["idle_cpu_share"] = _share(i0, i1)
         await speaker.request("speak", 10)
         await asyncio.sleep(opts.warmup_seconds)
 
@@ -246,6 +322,7 @@ class _Run:
         w0 = await self.mark()
         await asyncio.sleep(opts.seconds)
         w1 = await self.mark()
+        seen = [self.affinities(k) for k in range(n)]
         # Let the last packets of the window through (the ordinary path's jitter buffer
         # holds a few until more arrive), then stop the speakers.
         await asyncio.sleep(0.5)
@@ -260,6 +337,21 @@ class _Run:
             result["window"] = (w0[k], w1[k])
             result["drain_s"] = drain_s
             result["rss_end_kib"] = end[k]["rss_kib"]
+            # From the window's start to the end of the drain: its packets may be dropped late.
+            result["listener_drops"] = sum(
+                max(0, b - a)  # a socket closed in between takes its count with it
+                for a, b in zip(w0[k]["listener_drops"], end[k]["listener_drops"], strict=True)
+            )
+            result["pins"] = (
+                None
+                if self.pins is None
+                else {
+                    "server": self.server_cpus(k),
+                    "clients": self.client_cpus(),
+                }
+            )
+            result["affinity"] = seen[k]
+            result["listener_processes"] = len(clients)
             entries, result["unforwarded"] = _entries(rows[k], sends, t0, t1)
             result["entries"] = entries
             node = {} if n == 1 else {"node": k}
@@ -296,6 +388,11 @@ class _Run:
             previous = sum(counts)
             await asyncio.sleep(1.0)
         return time.monotonic() - started
+
+
+def _share(m0: dict, m1: dict) -> float:
+    """The server's CPU between two of its marks, as a share of one core."""
+    return (m1["cpu_ns"] - m0["cpu_ns"]) / (m1["t_ns"] - m0["t_ns"])
 
 
 def _relay_hops(rows: list[list], t0: int, t1: int, sends: dict) -> list[list[float]]:
@@ -336,9 +433,15 @@ def _entries(rows: list, sends: dict, t0: int, t1: int) -> tuple[list[list], int
 
 
 async def _run_mode(
-    opts: Options, mode: str, listeners: int, log, log_dir: Path, nodes: int = 1
+    opts: Options,
+    mode: str,
+    listeners: int,
+    log,
+    log_dir: Path,
+    nodes: int = 1,
+    pins: dict | None = None,
 ) -> dict:
-    run = _Run(opts, mode, listeners, log, log_dir, nodes)
+    run = _Run(opts, mode, listeners, log, log_dir, nodes, pins)
     try:
         return await asyncio.wait_for(run.execute(), run.deadline)
     except TimeoutError:
@@ -359,6 +462,20 @@ async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
         raise BenchError("--nodes must be between 1 and --listeners")
     if opts.baseline is None:  # by default, aiortc's ordinary path is measured on one node
         opts = dataclasses.replace(opts, baseline=opts.nodes == 1)
+    pins = None
+    own_cpus = sorted(os.sched_getaffinity(0))
+    if opts.pin:
+        pins = plan_pins(own_cpus, opts.nodes)
+        log(
+            "pinned: "
+            + ", ".join(
+                f"{'server' if opts.nodes == 1 else f'node {k + 1}'} on CPU {c[0]}"
+                for k, c in enumerate(pins["servers"])
+            )
+            + "; speakers, listeners and this process on CPU "
+            + ",".join(map(str, pins["clients"]))
+        )
+        pin("self", pins["clients"])  # the coordinator; its children are pinned as they start
     log_dir = Path(tempfile.mkdtemp(prefix="bench_fanout-"))
     failed = True
     try:
@@ -366,15 +483,19 @@ async def run(opts: Options, log: Callable[[str], None]) -> list[str]:
         if opts.nodes > 1 and opts.reference:
             # One node at the listeners each node has, for the comparison of CPU per copy.
             per_node = -(-opts.listeners // opts.nodes)
-            reference = await _run_mode(opts, "pass-through", per_node, log, log_dir)
+            reference = await _run_mode(opts, "pass-through", per_node, log, log_dir, 1, pins)
         passthrough = await _run_mode(
-            opts, "pass-through", opts.listeners, log, log_dir, opts.nodes
+            opts, "pass-through", opts.listeners, log, log_dir, opts.nodes, pins
         )
         ordinary = None
         if opts.baseline:
-            ordinary = await _run_mode(opts, "ordinary", opts.baseline_listeners, log, log_dir)
+            ordinary = await _run_mode(
+                opts, "ordinary", opts.baseline_listeners, log, log_dir, 1, pins
+            )
         failed = False
     finally:
+        if pins is not None:
+            pin("self", own_cpus)
         if failed or opts.keep_logs:
             log(f"child process logs kept in {log_dir}")
         else:

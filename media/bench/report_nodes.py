@@ -8,7 +8,15 @@ import math
 import os
 
 from media.bench import Options
-from media.bench.report import _figures, _mode_lines, _ms, _verdict
+from media.bench.report import (
+    TARGET_DELIVERY,
+    _figures,
+    _mode_lines,
+    _ms,
+    _verdict,
+    pinning,
+    target,
+)
 
 WITHIN = 0.15  # a node's CPU per copy may exceed one node's at the same listeners by this
 
@@ -26,10 +34,15 @@ def lines(opts: Options, run: dict, reference: dict | None, ordinary: dict | Non
         f"warm-up={opts.warmup_seconds:g}s grace={opts.grace_seconds:g}s "
         f"drain-limit={opts.drain_limit:g}s client-nice={opts.client_nice} "
         f"listener-hook={opts.listener_hook}",
-        f"machine: {os.cpu_count()} CPUs, nothing pinned: the {n} server processes (one per "
-        f"node) share the same {os.cpu_count()} cores with each other, with {processes} "
-        f"listener processes (at nice {opts.client_nice}) and 1 speaker process; each node's "
-        f"CPU is its own process's",
+        f"machine: {os.cpu_count()} CPUs; "
+        + (
+            pinning(opts, nodes) + "; each node's CPU is its own process's"
+            if nodes[0].get("pins")
+            else f"nothing pinned (--pin to pin): the {n} server processes (one per node) "
+            f"share the same {os.cpu_count()} cores with each other, with {processes} "
+            f"listener processes (at nice {opts.client_nice}) and 1 speaker process; each "
+            f"node's CPU is its own process's"
+        ),
         f"nodes: {n} pass-through servers (media.hub.MediaHub + media.relay.Relay on "
         f"127.0.0.1), wired by the coordinator without Redis: each relay allows the others, the "
         f"room's forwarder on each node has the other nodes as destinations; the speakers are on "
@@ -152,7 +165,7 @@ def _room_lines(run: dict, figures: list[dict], opts: Options) -> list[str]:
         f"  packet-copies sent: {copies:,} ({copies / seconds:,.0f}/s); nodes' CPU per "
         f"packet-copy, all nodes together: {1e6 * cpu_s / copies if copies else math.nan:.2f} µs",
         f"  delivery: {received:,}/{expected:,} = {100 * delivery:.3f}% "
-        f"(target ≥ 99.9%: {_verdict(delivery >= 0.999)})",
+        f"({target(100 * delivery, TARGET_DELIVERY, '%', 3, at_least=True)})",
         f"  CPU in the window (cores): the {opts.nodes} nodes {servers:.2f} ("
         + ", ".join(f"{f['server_share_proc']:.2f}" for f in figures)
         + f"), listener + speaker processes {clients:.2f}, rest of the machine "
