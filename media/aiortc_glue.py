@@ -3,7 +3,10 @@ piece here reaches into private attributes of that exact release (pinned in pypr
 DESIGN section 5 has the facts they rest on)."""
 
 import asyncio
+import math
+import random
 
+from aioice import ice, stun
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -54,18 +57,32 @@ async def no_sender_reports(sender) -> None:
     sender._RTCRtpSender__rtcp_exited.set()
 
 
+class _Done:
+    """A receiver's RTCP task that never ran: stop() may cancel it."""
+
+    def cancel(self) -> bool:
+        return False
+
+
+_DONE = _Done()
+
+
 def take_over_receiver(receiver: RTCRtpReceiver, peer) -> None:
     """Make the microphone receiver hand each packet to the forwarder
     (`peer.room.forward(peer, packet)`) instead of aiortc's jitter buffer and decoder. The
     decoder thread is never started."""
 
     async def receive(parameters) -> None:
-        # Replaces RTCRtpReceiver.receive: register for RTP and run RTCP receiver reports,
-        # but start no decoder thread. Private attributes of aiortc 1.16.0.
+        # Replaces RTCRtpReceiver.receive: register for RTP, start no decoder thread, and
+        # run RTCP receiver reports only from the first packet: a member who never speaks
+        # has nothing to report on, and aiortc's task would wake once a second for nothing.
+        # Until then stop() finds the task "started and exited". Private, aiortc 1.16.0.
         if receiver._RTCRtpReceiver__started:
             return
         receiver.transport._register_rtp_receiver(receiver, parameters)
-        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())
+        receiver._RTCRtpReceiver__rtcp_task = _DONE
+        receiver._RTCRtpReceiver__rtcp_started.set()
+        receiver._RTCRtpReceiver__rtcp_exited.set()
         receiver._RTCRtpReceiver__started = True
         clock = next(
             (c.clockRate for c in parameters.codecs if c.mimeType.lower() == "audio/opus"),
@@ -83,6 +100,14 @@ def take_over_receiver(receiver: RTCRtpReceiver, peer) -> None:
         remote_streams = receiver._RTCRtpReceiver__remote_streams
         if packet.ssrc not in remote_streams:
             remote_streams[packet.ssrc] = stats
+            if receiver._RTCRtpReceiver__rtcp_task is _DONE:
+                exited = receiver._RTCRtpReceiver__rtcp_exited
+                exited.clear()
+                task = receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(
+                    receiver._run_rtcp()
+                )
+                # Set even if the task is cancelled before it starts, so stop() never waits.
+                task.add_done_callback(lambda _: exited.set())
         peer.room.forward(peer, packet)
 
     receiver.receive = receive
@@ -96,3 +121,43 @@ def answer_opus_pt(pc: RTCPeerConnection) -> int | None:
             if codec.mimeType.lower() == "audio/opus":
                 return codec.payloadType
     return None
+
+
+CONSENT_GRID = 0.25  # seconds: consent checks due within one step go out in one wake-up
+
+
+def consent_on_a_grid(connection: ice.Connection) -> None:
+    """Replace aioice's consent task (Connection.query_consent, aioice 0.13.0, which aiortc
+    1.16.0 installs) by the same checks with their times rounded up to a CONSENT_GRID step.
+
+    RFC 7675 as aioice does it: every 4-6 s (5 s randomised by 0.8-1.2), one binding request
+    on each nominated pair, and consent lost after CONSENT_FAILURES misses in a row. Rounding
+    keeps the randomisation at a quarter-second grain, but puts the checks of all the
+    process's connections that fall due in the same quarter second into one wake-up of the
+    event loop instead of one each: with a thousand idle listeners that was 200 wake-ups a
+    second. Must be called before the connection's connect() starts the task."""
+
+    async def query_consent() -> None:
+        assert connection.remote_password is not None
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            due = loop.time() + ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
+            await asyncio.sleep(math.ceil(due / CONSENT_GRID) * CONSENT_GRID - loop.time())
+            for pair in connection._nominated.values():  # private: the nominated pairs
+                request = connection.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request,
+                        pair.remote_addr,
+                        integrity_key=connection.remote_password.encode("utf8"),
+                        retransmissions=0,
+                    )
+                    failures = 0
+                except stun.TransactionError:
+                    failures += 1
+                if failures >= ice.CONSENT_FAILURES:
+                    connection._query_consent_task = None
+                    return await connection.close()
+
+    connection.query_consent = query_consent

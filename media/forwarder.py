@@ -30,12 +30,13 @@ import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket
 
-from media import fanout
+from media import fanout, quiet
 from media import sdp as sdp_rules
 from media.aiortc_glue import (
     OPUS_CLOCK,
     Silence,
     answer_opus_pt,
+    consent_on_a_grid,
     no_sender_reports,
     take_over_receiver,
 )
@@ -112,17 +113,21 @@ class Peer:
         self.ready = False
         # The fan-out's route: the SRTP session, the ICE socket and the remote address.
         self._srtp: pylibsrtp.Session | None = None
+        self._dtls = None
+        self._ice = None
         self._pair = None
+        self._transport = None  # the nominated pair's asyncio datagram transport
         self._sock = None
         self._addr: tuple[str, int] | None = None
 
     def route(self) -> bool:
         """Refresh the cached SRTP session and UDP route; False if not connected. A new
         route makes the room rebuild its fan-out groups before its next packet."""
-        dtls = self.pc.getTransceivers()[0].sender.transport
-        srtp = dtls._tx_srtp  # private: the SRTP session made at the DTLS handshake
-        ice = dtls.transport._connection  # private: aioice's Connection
-        pair = ice._nominated.get(1)  # private: the nominated candidate pair
+        if self._dtls is None:
+            self._dtls = self.pc.getTransceivers()[0].sender.transport
+            self._ice = self._dtls.transport._connection  # private: aioice's Connection
+        srtp = self._dtls._tx_srtp  # private: the SRTP session made at the DTLS handshake
+        pair = self._ice._nominated.get(1)  # private: the nominated candidate pair
         if srtp is None or pair is None or pair.protocol.transport is None:
             return False
         if pair is not self._pair or srtp is not self._srtp:
@@ -131,11 +136,14 @@ class Peer:
                 ipaddress.ip_address(host)
             except ValueError:
                 return False  # aioice resolves mDNS names first; anything else can't be sent to
+            if self._transport is not None:
+                self.room.unpark(self)
             self._pair = pair
+            self._transport = pair.protocol.transport
             # private: asyncio's socket. The fan-out sends on it directly, skipping the
             # transport's Python sendto: a full send buffer drops the copy instead of
             # queueing it.
-            self._sock = pair.protocol.transport._sock
+            self._sock = self._transport._sock
             self._addr = (host, port)
             self._srtp = srtp
             _watch_close(pair.protocol, self.room)
@@ -156,16 +164,19 @@ class Peer:
 
 
 def _watch_close(protocol, room: RoomForwarder) -> None:
-    """Have the room rebuild its groups when this ICE socket closes. asyncio calls
-    connection_lost just before it closes the file descriptor, and the room rebuilds before
-    its next packet, so a group never sends on a descriptor that was closed (and may have
-    been reused by another socket)."""
+    """Have the room rebuild its groups, and forget a parked socket, when this ICE socket
+    closes. asyncio calls connection_lost just before it closes the file descriptor, and
+    the room rebuilds before its next packet, so a group never sends on a descriptor that
+    was closed (and may have been reused by another socket)."""
     if getattr(protocol, "_podium_watched", False):
         return
     lost = protocol.connection_lost
+    transport = protocol.transport
 
     def connection_lost(exc) -> None:
         room.regroup_soon()
+        if room.parking is not None:
+            room.parking.forget(transport)
         lost(exc)
 
     protocol.connection_lost = connection_lost
@@ -210,6 +221,8 @@ class RoomForwarder:
         self.targets: dict[int, list[Peer]] = {}
         self._groups: dict[int, object] = {}
         self._regroup = False
+        # Where listeners who may not publish have their ICE socket read (media/quiet.py).
+        self.parking: quiet.Parking | None = None
         self.active: frozenset[int] = frozenset()
         self._ticker: asyncio.Task | None = None
         self._ticks = 0
@@ -244,6 +257,7 @@ class RoomForwarder:
                     no_sender_reports, transceiver.sender
                 )
             take_over_receiver(mic.receiver, peer)
+            consent_on_a_grid(mic.sender.transport.transport._connection)  # private: aioice's
             await pc.setLocalDescription(await pc.createAnswer())
         except MediaError:
             await self._discard(pc)
@@ -315,8 +329,28 @@ class RoomForwarder:
         if peer.out_pt is not None:
             self.targets.setdefault(peer.out_pt, []).append(peer)
         self._regroup = True
+        self._settle(peer)
+
+    def _settle(self, peer: Peer) -> None:
+        """Park a connected member's socket while they may not publish; unpark it when
+        they may."""
+        if not peer.ready or peer._transport is None:
+            return
+        if peer.publishing:
+            self.unpark(peer)
+            return
+        if self.parking is None:
+            self.parking = quiet.parking()
+        if self.parking is not None:
+            self.parking.park(peer._transport, peer)
+
+    def unpark(self, peer: Peer) -> None:
+        if self.parking is not None and peer._transport is not None:
+            self.parking.unpark(peer._transport)
 
     def _unready(self, peer: Peer) -> None:
+        if self.parking is not None and peer._transport is not None:
+            self.parking.forget(peer._transport)
         if peer.ready and peer.out_pt in self.targets:
             group = self.targets[peer.out_pt]
             if peer in group:
@@ -345,6 +379,7 @@ class RoomForwarder:
         peer = self.peers.get(member_id)
         if peer is not None:
             peer.publishing = allowed
+            self._settle(peer)
         remote = self.remote.get(member_id)
         if remote is None and allowed:
             remote = self.remote[member_id] = RemoteSpeaker(member_id)

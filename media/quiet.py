@@ -1,0 +1,136 @@
+"""Listeners at rest: their ICE sockets read in one batch every POLL seconds.
+
+A connected listener who may not publish sends the server nothing it acts on quickly:
+RTCP receiver reports (which the forwarder has no use for) and STUN consent checks and
+responses (RFC 7675: answered within a few hundred milliseconds is plenty). Read the usual
+way, each such datagram wakes the event loop on its own, about four a second per aiortc
+listener; that wake-up, not the datagram, was most of the idle cost (docs/benchmarks.md).
+
+So once a listener's route is known, the forwarder parks its nominated ICE socket here:
+the socket leaves the event loop's selector for an epoll set of its own, which one timer
+reads every POLL seconds (a single epoll_wait for all parked sockets, then each ready
+socket drained). What is read is handled exactly as before, except that RTP and RTCP from
+a member who may not publish is dropped before aiortc parses it. A member who may publish
+(on stage and not muted) is unparked at once: the microphone's packets are read the moment
+they arrive.
+
+Works with asyncio's selector event loops (the default on Linux, and the one Daphne's
+asyncio reactor runs on); on any other loop nothing is parked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+from asyncio.selector_events import BaseSelectorEventLoop
+
+log = logging.getLogger(__name__)
+
+POLL = 0.04  # seconds a parked socket's datagram may wait: far below STUN's 500 ms RTO
+MAX_READS = 64  # datagrams drained from one socket per poll; the rest wait for the next
+
+
+def _is_rtp_or_rtcp(data: bytes) -> bool:
+    """RFC 7983's demultiplexing: a first byte of 128-191 is RTP or RTCP."""
+    return bool(data) and 127 < data[0] < 192
+
+
+class Parking:
+    """The parked sockets of one event loop, and the timer that reads them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._epoll = select.epoll()
+        self._parked: dict[int, tuple] = {}  # fd -> (transport, peer)
+        self._timer: asyncio.TimerHandle | None = None
+        self.dropped = 0  # RTP/RTCP datagrams from non-publishing members, dropped here
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, transport, peer) -> bool:
+        """Move a datagram transport's socket here; False if it can't be (then it stays a
+        normal reader)."""
+        fd = transport._sock_fd  # private: asyncio's selector transports
+        if fd in self._parked or transport.is_closing():
+            return fd in self._parked
+        self.loop._remove_reader(fd)  # private: what transport.pause_reading() calls
+        self._epoll.register(fd, select.EPOLLIN)
+        self._parked[fd] = (transport, peer)
+        if self._timer is None:
+            self._timer = self.loop.call_later(POLL, self._poll)
+        return True
+
+    def unpark(self, transport) -> None:
+        """Back to the event loop's own selector (a member who may now publish)."""
+        fd = transport._sock_fd
+        if self._parked.pop(fd, None) is None:
+            return
+        self._epoll.unregister(fd)
+        if not transport.is_closing():
+            self.loop._add_reader(fd, transport._read_ready)
+
+    def forget(self, transport) -> None:
+        """The socket is closing: stop watching it (asyncio closes the descriptor next)."""
+        fd = transport._sock_fd
+        if self._parked.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._epoll.close()
+        self._parked.clear()
+
+    def _poll(self) -> None:
+        self._timer = None
+        try:
+            ready = self._epoll.poll(0)
+            for fd, _ in ready:
+                entry = self._parked.get(fd)
+                if entry is not None:
+                    self._drain(*entry)
+        except Exception:
+            log.exception("reading the parked listener sockets failed")
+        finally:
+            if self._parked:
+                self._timer = self.loop.call_later(POLL, self._poll)
+
+    def _drain(self, transport, peer) -> None:
+        sock = transport._sock
+        protocol = transport._protocol  # the aioice StunProtocol
+        for _ in range(MAX_READS):
+            if transport.is_closing() or transport._sock_fd not in self._parked:
+                return
+            try:
+                data, addr = sock.recvfrom(transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            if _is_rtp_or_rtcp(data) and not peer.publishing:
+                self.dropped += 1
+                continue
+            protocol.datagram_received(data, addr)
+            if peer.publishing:
+                # Promoted while we read: the rest is for the microphone, read it now.
+                return
+
+
+_parkings: dict[asyncio.AbstractEventLoop, Parking] = {}
+
+
+def parking() -> Parking | None:
+    """This event loop's Parking, or None where sockets can't be parked."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, BaseSelectorEventLoop) or not hasattr(select, "epoll"):
+        return None
+    found = _parkings.get(loop)
+    if found is None or found.loop.is_closed():
+        for old in [k for k in _parkings if k.is_closed()]:
+            _parkings.pop(old).close()
+        found = _parkings[loop] = Parking(loop)
+    return found
