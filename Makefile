@@ -28,7 +28,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+# setup.py builds the forwarder's native fan-out (media/_fanout.c) when a C compiler is there.
+$(VENV)/.installed: pyproject.toml setup.py media/_fanout.c | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
