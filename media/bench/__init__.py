@@ -27,7 +27,7 @@ class Options:
     grace_seconds: float = 1.5
     drain_limit: float = 30.0  # at most this long after the window for late arrivals
     client_nice: int = 10  # listener processes yield the CPU to the server
-    listener_hook: str = "receiver"  # where listeners count packets: receiver or socket
+    listener_hook: str = "receiver"  # receiver, socket or batch (batch by default with --pin)
     nodes: int = 1  # pass-through server processes, each a node with a relay
     reference: bool = True  # with nodes > 1: also one node at the listeners per node
     pin: bool = False  # each server on a CPU of its own, every other process on the rest

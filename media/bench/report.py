@@ -164,6 +164,13 @@ def _figures(run: dict) -> dict:
         "client_us_per_packet": (w1["clients_cpu_s"] - w0["clients_cpu_s"])
         * 1e6
         / max(1, sum(c["arrived_in_window"] for c in collected)),
+        "listener_us_per_packet": sum(listener_cpu)
+        * 1e6
+        / max(1, sum(c["arrived_in_window"] for c in collected)),
+        "srtp_checked": sum(c.get("srtp_checked", 0) for c in collected),
+        "srtp_failed": sum(c.get("srtp_failed", 0) for c in collected),
+        "batch_errors": sum(c.get("batch_errors", 0) for c in collected),
+        "clock_moved_us": max((abs(c.get("clock_moved_us", 0.0)) for c in collected), default=0.0),
         "server_share_proc": (w1["server_cpu_s"] - w0["server_cpu_s"]) / seconds,
         "machine_share": (w1["machine_s"] - w0["machine_s"]) / seconds,
         "pinned": pins is not None,
@@ -296,6 +303,25 @@ def target_lines(f: dict) -> list[str]:
     ]
 
 
+def hook_wording(hook: str, f: dict) -> str:
+    """How the listeners counted packets, for the CPU line: with the batch hook, also its
+    SRTP checks and anything that makes its receive times doubtful."""
+    if hook != "batch":
+        return f"{hook} hook"
+    text = (
+        f"batch hook: kernel receive times, SRTP checked on each listener's first packets, "
+        f"{f['srtp_checked']:,} genuine, {f['srtp_failed']:,} failed"
+    )
+    if f["batch_errors"]:
+        text += f", {f['batch_errors']:,} socket or protocol errors"
+    if f["clock_moved_us"] > 100:
+        text += (
+            f"; CLOCK_REALTIME stepped {f['clock_moved_us'] / 1000:.1f} ms against "
+            f"CLOCK_MONOTONIC during the run: receive times after the step are off by that"
+        )
+    return text
+
+
 def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) -> list[str]:
     mib = 1024
     out = [
@@ -398,7 +424,8 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         f"listener + speaker processes {f['clients_share']:.2f}, "
         f"rest of the machine {max(0.0, others):.2f}; machine busy "
         f"{f['machine_share']:.2f} of {os.cpu_count()}; listener processes' CPU per packet "
-        f"received: {f['client_us_per_packet']:.0f} µs ({opts.listener_hook} hook)"
+        f"received: {f['listener_us_per_packet']:.1f} µs, {f['client_us_per_packet']:.1f} µs "
+        f"with the speaker process ({hook_wording(opts.listener_hook, f)})"
     )
     if f["pinned"]:
         out.append(

@@ -4,6 +4,7 @@ pinning and the JSON-lines channel; and bench_fanout's pinning plan and target l
 import asyncio
 import math
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -336,3 +337,105 @@ def test_an_unpinned_report_says_so_and_finds_no_bottleneck_below_95_percent():
     assert "pinned CPUs in the window" not in text
     if os.cpu_count() >= 2:
         assert "were not the bottleneck" in text
+
+
+def _rtp(seq: int, timestamp: int, ssrc: int, marker: bool = False) -> bytes:
+    """An RTP packet as the server sends it: Opus (payload type 111), 40 bytes of payload."""
+    return (
+        bytes([0x80, 111 | (0x80 if marker else 0)])
+        + seq.to_bytes(2, "big")
+        + timestamp.to_bytes(4, "big")
+        + ssrc.to_bytes(4, "big")
+        + bytes(40)
+    )
+
+
+# A STUN binding request's header (type 0x0001, no attributes, the magic cookie).
+STUN = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + bytes(12)
+
+
+def test_rtp_header_reads_ssrc_and_timestamp_and_refuses_the_rest_of_the_socket():
+    from media.bench.clients import rtp_header
+
+    assert rtp_header(_rtp(7, 123_456, 0xDEADBEEF)) == (0xDEADBEEF, 123_456)
+    assert rtp_header(_rtp(7, 960, 42, marker=True)) == (42, 960)  # second byte 239
+    assert rtp_header(STUN) is None
+    assert rtp_header(bytes([22, 0xFE, 0xFD]) + bytes(20)) is None  # DTLS handshake
+    for packet_type in (200, 201, 202, 203, 204, 205, 206):  # SR, RR, SDES, BYE, APP, FB
+        assert rtp_header(bytes([0x81, packet_type]) + bytes(26)) is None
+    assert rtp_header(_rtp(7, 960, 42)[:11]) is None  # too short for a header
+
+
+def test_kernel_receive_times_convert_to_the_monotonic_clock():
+    from media.bench.clients import ANCILLARY, SO_TIMESTAMPNS, kernel_time_ns, realtime_offset_ns
+
+    offset = realtime_offset_ns()
+    direct = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+    assert abs(offset - direct) < 1_000_000
+    assert kernel_time_ns([]) is None
+    assert kernel_time_ns([(socket.SOL_SOCKET, SO_TIMESTAMPNS, b"short")]) is None
+    udp = (socket.AF_INET, socket.SOCK_DGRAM)
+    with socket.socket(*udp) as rx, socket.socket(*udp) as tx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        before = time.monotonic_ns()
+        tx.sendto(b"x", rx.getsockname())
+        sent = time.monotonic_ns()
+        time.sleep(0.05)  # read well after the datagram arrived
+        data, ancdata, _, _ = rx.recvmsg(2048, ANCILLARY)
+    assert data == b"x"
+    arrived = kernel_time_ns(ancdata) - offset
+    # The kernel's time, not the read's: within the sendto (1 ms for clock reading error).
+    assert before - 1_000_000 <= arrived <= sent + 1_000_000
+
+
+@pytest.mark.asyncio
+async def test_the_batch_hook_counts_genuine_rtp_off_the_socket_and_passes_the_rest_on():
+    from pylibsrtp import Policy, Session
+
+    from media.bench.clients import SRTP_CHECKS, _Batch, _Tap
+
+    loop = asyncio.get_running_loop()
+    passed: list[bytes] = []
+
+    class Protocol(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr) -> None:
+            passed.append(data)
+
+    transport, protocol = await loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0))
+    await asyncio.sleep(0)  # asyncio starts reading it
+    key = bytes(range(30))
+    tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    rx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    arrivals: list[tuple[int, int, int]] = []
+    batch = _Batch(loop)
+    tap = _Tap(transport, protocol, {0xAABB: 2}.get, rx, arrivals)
+    batch.add(tap)
+    forged = bytearray(tx.protect(_rtp(1, 960, 0xAABB)))
+    forged[-1] ^= 1  # its authentication tag no longer matches
+    other = tx.protect(_rtp(1, 960, 0x1234))  # an SSRC of no slot
+    rtcp = bytes([0x81, 201, 0, 7]) + bytes(28)
+    address = transport.get_extra_info("sockname")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        before = time.monotonic_ns()
+        sender.sendto(bytes(forged), address)
+        for k in range(2, 8):
+            sender.sendto(tx.protect(_rtp(k, 960 * k, 0xAABB)), address)
+        for datagram in (STUN, rtcp, other):
+            sender.sendto(datagram, address)
+        sent = time.monotonic_ns()
+        time.sleep(0.03)  # the loop is blocked: no poll can read them before this
+        await asyncio.sleep(0.03)  # several polls
+        try:
+            assert [(slot, ts) for slot, ts, _ in arrivals] == [(2, 960 * k) for k in range(2, 8)]
+            assert all(before - 1_000_000 <= t <= sent + 1_000_000 for _, _, t in arrivals)
+            assert (tap.checked, tap.failed, tap.errors) == (SRTP_CHECKS, 1, 0)
+            assert passed == [STUN, rtcp, other]
+        finally:
+            batch.close()
+        # Closed: the socket is asyncio's again, and nothing more is counted.
+        sender.sendto(tx.protect(_rtp(9, 960 * 9, 0xAABB)), address)
+        await asyncio.sleep(0.03)
+    transport.close()
+    assert len(arrivals) == 6
+    assert len(passed) == 4 and passed[-1][:2] == bytes([0x80, 111])

@@ -7,12 +7,14 @@ and figures: docs/benchmarks.md.
         [--nodes 1] [--pin] [--reference/--no-reference] [--baseline/--no-baseline]
         [--baseline-listeners 5] [--processes 4] [--concurrency 8] [--idle-seconds 3]
         [--warmup-seconds 2] [--grace-seconds 1.5] [--drain-limit 30] [--client-nice 10]
-        [--listener-hook receiver|socket] [--keep-logs]
+        [--listener-hook receiver|socket|batch] [--keep-logs]
 
 --pin gives each server process a CPU of its own (the first CPUs this process may use, one
 per node) and puts the speaker and listener processes and the coordinator on all the others
 (os.sched_setaffinity); it needs nodes + 1 CPUs. On a 2-core machine: the server on CPU 0,
-everything else on CPU 1.
+everything else on CPU 1. With --pin the listeners count packets with --listener-hook batch
+unless told otherwise (receiver without --pin): one core can't run aiortc's receive path
+for hundreds of listeners.
 
 The pass-through's report ends with its targets, PASS or MISS and by how much: server CPU per
 packet-copy ≤ 8 µs (the idle cost included; net of idle reported too), one packet's fan-out
@@ -100,16 +102,22 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--listener-hook",
-            choices=["receiver", "socket"],
-            default="receiver",
+            choices=["receiver", "socket", "batch"],
+            default=None,
             help="where listeners count packets: each slot receiver's _handle_rtp_packet "
-            "(default), or straight off the ICE socket after SRTP (far cheaper for the "
-            "listener processes; for machines where they can't keep up)",
+            "(the default without --pin), straight off the ICE socket after SRTP (cheaper), "
+            "or batch (the default with --pin, cheapest): the connected ICE sockets read "
+            "every 5 ms outside asyncio, RTP recorded from its clear header with the "
+            "kernel's receive time, only the first packets of each listener unprotected",
         )
         parser.add_argument("--keep-logs", action="store_true", help="keep child stderr logs")
 
     def handle(self, *args, **options) -> None:
         fields = [f.name for f in dataclasses.fields(Options) if f.name != "command"]
+        if options["listener_hook"] is None:
+            # Pinned, the listener processes have one core: aiortc's receive path (40-110 µs
+            # a packet) or the socket hook (~55 µs) can't keep up with 1,000 listeners there.
+            options["listener_hook"] = "batch" if options["pin"] else "receiver"
         if len(sys.argv) > 1 and sys.argv[1] == "bench_fanout":
             command = shlex.join(["python", *sys.argv])
         else:
