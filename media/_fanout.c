@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,15 +49,54 @@ typedef struct {
     PyObject *keep;
     unsigned long long protect_errors;
     unsigned long long send_errors;
+    int busy; /* a send() is running without the GIL: set() and send() must wait */
     unsigned char buffer[RTP_MAX + TRAILER_MAX];
 } Group;
 
 static int
+address_of(PyObject *value, const char *what, void **out)
+{
+    /* An address as a Python int: 1 .. UINTPTR_MAX, nothing wrapped. */
+    if (!PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int", what);
+        return -1;
+    }
+    unsigned long long address = PyLong_AsUnsignedLongLong(value);
+    if (address == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    if (address == 0 || address > UINTPTR_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s is not an address", what);
+        return -1;
+    }
+    *out = (void *)(uintptr_t)address;
+    return 0;
+}
+
+static int
+ready(Group *self)
+{
+    if (self->protect == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Group() was not initialised");
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the group is sending");
+        return -1;
+    }
+    return 0;
+}
+
+static int
 parse_address(PyObject *host, int port, Target *target)
 {
-    const char *text = PyUnicode_AsUTF8(host);
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(host, &size);
     if (text == NULL)
         return -1;
+    if ((size_t)size != strlen(text)) {
+        PyErr_SetString(PyExc_ValueError, "a host can't contain NUL");
+        return -1;
+    }
     if (port < 0 || port > 65535) {
         PyErr_SetString(PyExc_ValueError, "port out of range");
         return -1;
@@ -84,22 +124,46 @@ static int
 Group_init(Group *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"protect", NULL};
-    unsigned long long address;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K", kwlist, &address))
+    PyObject *address;
+    void *protect;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &address))
         return -1;
-    if (address == 0) {
-        PyErr_SetString(PyExc_ValueError, "protect must be the address of srtp_protect");
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the group is sending");
         return -1;
     }
-    self->protect = (protect_fn)(uintptr_t)address;
+    if (address_of(address, "protect (the address of srtp_protect)", &protect) < 0)
+        return -1;
+    self->protect = (protect_fn)protect;
+    return 0;
+}
+
+static int
+Group_traverse(Group *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keep);
+    return 0;
+}
+
+static int
+Group_clear(Group *self)
+{
+    /* The targets point into what keep holds: they go with it. */
+    if (!self->busy) {
+        PyMem_Free(self->targets);
+        self->targets = NULL;
+        self->count = 0;
+    }
+    Py_CLEAR(self->keep);
     return 0;
 }
 
 static void
 Group_dealloc(Group *self)
 {
+    PyObject_GC_UnTrack(self);
+    Group_clear(self);
     PyMem_Free(self->targets);
-    Py_XDECREF(self->keep);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -115,44 +179,51 @@ Group_set(Group *self, PyObject *args)
     PyObject *targets, *keep;
     if (!PyArg_ParseTuple(args, "OO", &targets, &keep))
         return NULL;
-    PyObject *seq = PySequence_Fast(targets, "targets must be a sequence");
-    if (seq == NULL)
+    if (ready(self) < 0)
         return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    /* A private copy: the caller's list can't change under us while items are parsed. */
+    PyObject *items = PySequence_Tuple(targets);
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(items);
     Target *fresh = PyMem_Calloc(count ? count : 1, sizeof(Target));
     if (fresh == NULL) {
-        Py_DECREF(seq);
+        Py_DECREF(items);
         return PyErr_NoMemory();
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        unsigned long long srtp;
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        PyObject *srtp, *host;
         int fd, port;
         long long member;
-        PyObject *host;
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyArg_ParseTuple(item, "KiUiL", &srtp, &fd, &host, &port, &member)
-            || parse_address(host, port, &fresh[i]) < 0) {
-            PyMem_Free(fresh);
-            Py_DECREF(seq);
-            return NULL;
+        if (!PyTuple_Check(item)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "a target is a tuple (srtp_t address, fd, host, port, member)");
+            goto fail;
         }
-        if (srtp == 0 || fd < 0) {
-            PyErr_SetString(PyExc_ValueError, "a target needs a session and an open socket");
-            PyMem_Free(fresh);
-            Py_DECREF(seq);
-            return NULL;
+        if (!PyArg_ParseTuple(item, "OiUiL", &srtp, &fd, &host, &port, &member)
+            || address_of(srtp, "a target's session", &fresh[i].srtp) < 0
+            || parse_address(host, port, &fresh[i]) < 0)
+            goto fail;
+        if (fd < 0) {
+            PyErr_SetString(PyExc_ValueError, "a target needs an open socket");
+            goto fail;
         }
-        fresh[i].srtp = (void *)(uintptr_t)srtp;
         fresh[i].fd = fd;
         fresh[i].member = member;
     }
-    Py_DECREF(seq);
+    Py_DECREF(items);
+    /* ready() said no send() is running, and nothing above released the GIL. */
     PyMem_Free(self->targets);
     self->targets = fresh;
     self->count = count;
     Py_INCREF(keep);
     Py_XSETREF(self->keep, keep);
     Py_RETURN_NONE;
+fail:
+    PyMem_Free(fresh);
+    Py_DECREF(items);
+    return NULL;
 }
 
 PyDoc_STRVAR(Group_send_doc,
@@ -167,6 +238,8 @@ Group_send(Group *self, PyObject *args)
 {
     Py_buffer header, payload;
     long long skip;
+    if (ready(self) < 0)
+        return NULL;
     if (!PyArg_ParseTuple(args, "y*y*L", &header, &payload, &skip))
         return NULL;
     Py_ssize_t length = header.len + payload.len;
@@ -182,6 +255,9 @@ Group_send(Group *self, PyObject *args)
     Target *targets = self->targets;
     Py_ssize_t count = self->count;
     protect_fn protect = self->protect;
+    /* Without the GIL another thread could call set() and free the targets (or keep, and
+     * with it the sessions) under this loop: busy makes it refuse until the loop is done. */
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         Target *t = &targets[i];
@@ -203,6 +279,7 @@ Group_send(Group *self, PyObject *args)
         sent++;
     }
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     self->protect_errors += protect_errors;
     self->send_errors += send_errors;
     PyBuffer_Release(&header);
@@ -249,7 +326,9 @@ static PyTypeObject GroupType = {
     .tp_name = "media._fanout.Group",
     .tp_doc = PyDoc_STR("The listeners of one slot and payload type, for send()."),
     .tp_basicsize = sizeof(Group),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Group_traverse,
+    .tp_clear = (inquiry)Group_clear,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Group_init,
     .tp_dealloc = (destructor)Group_dealloc,

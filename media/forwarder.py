@@ -21,6 +21,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import os
 import random
 import struct
 import time
@@ -118,6 +119,7 @@ class Peer:
         self._pair = None
         self._transport = None  # the nominated pair's asyncio datagram transport
         self._sock = None
+        self._fd: int | None = None  # a dup() of the socket's descriptor, for the fan-out
         self._addr: tuple[str, int] | None = None
 
     def route(self) -> bool:
@@ -136,6 +138,8 @@ class Peer:
                 ipaddress.ip_address(host)
             except ValueError:
                 return False  # aioice resolves mDNS names first; anything else can't be sent to
+            if "%" in host:
+                return False  # a scoped (link-local) IPv6 address: the fan-out can't send to it
             if self._transport is not None:
                 self.room.unpark(self)
             self._pair = pair
@@ -144,6 +148,11 @@ class Peer:
             # transport's Python sendto: a full send buffer drops the copy instead of
             # queueing it.
             self._sock = self._transport._sock
+            # The fan-out sends on a descriptor of our own: it stays open until this peer
+            # lets it go (release(), always with a regroup), whatever aioice closes meanwhile,
+            # so a group can never write into a reused descriptor number.
+            self.release()
+            self._fd = os.dup(self._sock.fileno())
             self._addr = (host, port)
             self._srtp = srtp
             _watch_close(pair.protocol, self.room)
@@ -153,14 +162,29 @@ class Peer:
     def target(self) -> tuple[tuple, tuple] | None:
         """What a fan-out group needs of this listener, and what it must keep alive; None
         once the socket has closed."""
-        fd = self._sock.fileno()
-        if fd < 0:
+        if self._fd is None or self._sock.fileno() < 0:
             return None
         host, port = self._addr
         return (
-            (fanout.srtp_address(self._srtp), fd, host, port, self.member_id),
+            (fanout.srtp_address(self._srtp), self._fd, host, port, self.member_id),
             (self._srtp, self._sock),
         )
+
+    def release(self) -> None:
+        """Close the fan-out's descriptor; the room rebuilds its groups first thing."""
+        if self._fd is not None:
+            self.room.regroup_soon()
+            os.close(self._fd)
+            self._fd = None
+
+
+def _accepted(route: tuple[tuple, tuple]) -> bool:
+    try:
+        fanout.new_group().set([route[0]], [route[1]])
+    except (TypeError, ValueError):
+        log.warning("a listener's route %r can't be used by the fan-out", route[0][2:4])
+        return False
+    return True
 
 
 def _watch_close(protocol, room: RoomForwarder) -> None:
@@ -351,6 +375,7 @@ class RoomForwarder:
     def _unready(self, peer: Peer) -> None:
         if self.parking is not None and peer._transport is not None:
             self.parking.forget(peer._transport)
+        peer.release()
         if peer.ready and peer.out_pt in self.targets:
             group = self.targets[peer.out_pt]
             if peer in group:
@@ -369,7 +394,12 @@ class RoomForwarder:
         for pt, listeners in self.targets.items():
             routes = [t for t in (p.target() for p in listeners) if t is not None]
             group = self._groups.get(pt) or fanout.new_group()
-            group.set([r[0] for r in routes], [r[1] for r in routes])
+            try:
+                group.set([r[0] for r in routes], [r[1] for r in routes])
+            except (TypeError, ValueError):
+                # One route the group refuses must not silence the room: leave that one out.
+                routes = [r for r in routes if _accepted(r)]
+                group.set([r[0] for r in routes], [r[1] for r in routes])
             groups[pt] = group
         self._groups = groups
         self._regroup = False
@@ -452,7 +482,11 @@ class RoomForwarder:
             _HEADER.pack_into(header, 0, 0x80, marker | pt, seq, ts, slot.ssrc)
             # A copy libsrtp or the kernel refuses (replay window, full send buffer) is
             # skipped; reaping handles connections that are really gone.
-            copies += group.send(header, payload, source)
+            try:
+                copies += group.send(header, payload, source)
+            except Exception:
+                # Never out of forward(): aiortc would close the speaker's transport.
+                log.exception("room %s: the fan-out failed for one packet", self.room_id)
         self.copies_out += copies
 
     def _give_free_slot(self, peer: Peer, now: float) -> _Slot | None:

@@ -45,6 +45,7 @@ class Parking:
         self._parked: dict[int, tuple] = {}  # fd -> (transport, peer)
         self._timer: asyncio.TimerHandle | None = None
         self.dropped = 0  # RTP/RTCP datagrams from non-publishing members, dropped here
+        self.refused = 0  # datagrams aioice raised on
 
     def __len__(self) -> int:
         return len(self._parked)
@@ -114,7 +115,13 @@ class Parking:
             if _is_rtp_or_rtcp(data) and not peer.publishing:
                 self.dropped += 1
                 continue
-            protocol.datagram_received(data, addr)
+            try:
+                protocol.datagram_received(data, addr)
+            except Exception:
+                # aioice raises on some malformed STUN (a short PRIORITY is a struct.error):
+                # that datagram is lost, and the other parked sockets are still read.
+                self.refused += 1
+                log.debug("a datagram from %s broke aioice", addr, exc_info=True)
             if peer.publishing:
                 # Promoted while we read: the rest is for the microphone, read it now.
                 return
