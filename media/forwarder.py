@@ -38,6 +38,7 @@ from media.aiortc_glue import (
     Silence,
     answer_opus_pt,
     consent_on_a_grid,
+    drop_what_a_connected_peer_no_longer_needs,
     no_sender_reports,
     take_over_receiver,
 )
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 K_SLOTS = 3
 FRAME_SAMPLES = 960  # 20 ms of Opus at 48 kHz
 CONNECT_TIMEOUT = 30.0
+SLIM_AFTER = 1.0  # seconds after "connected" that negotiation-only state is freed
 TICK = 0.1  # slot choice and speaking detection run ten times a second
 SPEAKING_LEVEL = 60  # RFC 6464 level (-dBov) at or below which someone is talking
 SWITCH_MARGIN = 10.0  # dB louder than a slot's owner before taking the slot
@@ -354,6 +356,12 @@ class RoomForwarder:
             self.targets.setdefault(peer.out_pt, []).append(peer)
         self._regroup = True
         self._settle(peer)
+        # Once aiortc's connect has surely finished with them (it runs on after "connected").
+        asyncio.get_running_loop().call_later(SLIM_AFTER, self._slim, peer)
+
+    def _slim(self, peer: Peer) -> None:
+        if self.peers.get(peer.member_id) is peer and peer.pc.connectionState == "connected":
+            drop_what_a_connected_peer_no_longer_needs(peer.pc)
 
     def _settle(self, peer: Peer) -> None:
         """Park a connected member's socket while they may not publish; unpark it when

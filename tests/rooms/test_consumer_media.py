@@ -69,8 +69,14 @@ async def test_a_speaker_is_silenced_for_everyone_by_a_moderator(alice, bob, car
     await _audio(listener_socket, listener)
     try:
         assert await _packets_during(listener, 0.5) > 10
+        peer = media_bridge.hub().rooms[room.pk].peers[bob.pk]
         await send(host_socket, action, member=bob.pk)
-        await asyncio.sleep(0.2)  # the change commits and reaches the forwarder
+        # The change commits and reaches the forwarder (seconds on a loaded machine).
+        for _ in range(200):
+            if not peer.publishing:
+                break
+            await asyncio.sleep(0.025)
+        await asyncio.sleep(0.05)  # packets already on the wire
         assert await _packets_during(listener, 1.0) == 0
     finally:
         for comm in (host_socket, speaker_socket, listener_socket):
