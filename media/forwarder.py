@@ -401,7 +401,9 @@ class RoomForwarder:
         groups = {}
         for pt, listeners in self.targets.items():
             routes = [t for t in (p.target() for p in listeners) if t is not None]
-            group = self._groups.get(pt) or fanout.new_group()
+            group = self._groups.get(pt)
+            if group is None:  # (not `or`: an empty group is falsy, and keeps its counters)
+                group = fanout.new_group()
             try:
                 group.set([r[0] for r in routes], [r[1] for r in routes])
             except (TypeError, ValueError):
