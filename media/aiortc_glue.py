@@ -3,10 +3,7 @@ piece here reaches into private attributes of that exact release (pinned in pypr
 DESIGN section 5 has the facts they rest on)."""
 
 import asyncio
-import math
-import random
 
-from aioice import ice, stun
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -127,46 +124,6 @@ def answer_opus_pt(pc: RTCPeerConnection) -> int | None:
             if codec.mimeType.lower() == "audio/opus":
                 return codec.payloadType
     return None
-
-
-CONSENT_GRID = 0.25  # seconds: consent checks due within one step go out in one wake-up
-
-
-def consent_on_a_grid(connection: ice.Connection) -> None:
-    """Replace aioice's consent task (Connection.query_consent, aioice 0.13.0, which aiortc
-    1.16.0 installs) by the same checks with their times rounded up to a CONSENT_GRID step.
-
-    RFC 7675 as aioice does it: every 4-6 s (5 s randomised by 0.8-1.2), one binding request
-    on each nominated pair, and consent lost after CONSENT_FAILURES misses in a row. Rounding
-    keeps the randomisation at a quarter-second grain, but puts the checks of all the
-    process's connections that fall due in the same quarter second into one wake-up of the
-    event loop instead of one each: with a thousand idle listeners that was 200 wake-ups a
-    second. Must be called before the connection's connect() starts the task."""
-
-    async def query_consent() -> None:
-        assert connection.remote_password is not None
-        loop = asyncio.get_running_loop()
-        failures = 0
-        while True:
-            due = loop.time() + ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
-            await asyncio.sleep(math.ceil(due / CONSENT_GRID) * CONSENT_GRID - loop.time())
-            for pair in connection._nominated.values():  # private: the nominated pairs
-                request = connection.build_request(pair, nominate=False)
-                try:
-                    await pair.protocol.request(
-                        request,
-                        pair.remote_addr,
-                        integrity_key=connection.remote_password.encode("utf8"),
-                        retransmissions=0,
-                    )
-                    failures = 0
-                except stun.TransactionError:
-                    failures += 1
-                if failures >= ice.CONSENT_FAILURES:
-                    connection._query_consent_task = None
-                    return await connection.close()
-
-    connection.query_consent = query_consent
 
 
 def drop_what_a_connected_peer_no_longer_needs(pc: RTCPeerConnection) -> None:

@@ -31,13 +31,12 @@ import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket
 
-from media import fanout, quiet
+from media import consent, fanout, quiet
 from media import sdp as sdp_rules
 from media.aiortc_glue import (
     OPUS_CLOCK,
     Silence,
     answer_opus_pt,
-    consent_on_a_grid,
     drop_what_a_connected_peer_no_longer_needs,
     no_sender_reports,
     take_over_receiver,
@@ -283,7 +282,8 @@ class RoomForwarder:
                     no_sender_reports, transceiver.sender
                 )
             take_over_receiver(mic.receiver, peer)
-            consent_on_a_grid(mic.sender.transport.transport._connection)  # private: aioice's
+            # private: aioice's Connection, under aiortc's ICE transport
+            consent.consent_on_the_clock(mic.sender.transport.transport._connection)
             await pc.setLocalDescription(await pc.createAnswer())
         except MediaError:
             await self._discard(pc)

@@ -9,8 +9,10 @@ listener; that wake-up, not the datagram, was most of the idle cost (docs/benchm
 So once a listener's route is known, the forwarder parks its nominated ICE socket here:
 the socket leaves the event loop's selector for an epoll set of its own, which one timer
 reads every POLL seconds (a single epoll_wait for all parked sockets, then each ready
-socket drained). What is read is handled exactly as before, except that RTP and RTCP from
-a member who may not publish is dropped before aiortc parses it. A member who may publish
+socket drained). On Linux a socket filter makes the kernel drop the RTP and RTCP that
+reach it (a member who may not publish sends only receiver reports, which the forwarder
+has no use for). What is read is handled as before, the usual STUN by media/consent.py,
+and RTP or RTCP that got in anyway is dropped before aiortc parses it. A member who may publish
 (on stage and not muted) is unparked at once: the microphone's packets are read the moment
 they arrive.
 
@@ -21,9 +23,15 @@ asyncio reactor runs on); on any other loop nothing is parked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import select
+import socket
+import sys
 from asyncio.selector_events import BaseSelectorEventLoop
+
+from media import consent
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +39,43 @@ POLL = 0.04  # seconds a parked socket's datagram may wait: far below STUN's 500
 MAX_READS = 64  # datagrams drained from one socket per poll; the rest wait for the next
 
 
-def _is_rtp_or_rtcp(data: bytes) -> bool:
-    """RFC 7983's demultiplexing: a first byte of 128-191 is RTP or RTCP."""
-    return bool(data) and 127 < data[0] < 192
+def _kernel_filter():
+    """A classic BPF socket filter (Linux's SO_ATTACH_FILTER) that drops RTP and RTCP, by
+    RFC 7983's first byte, before they are queued: the datagram a parked listener's
+    receiver reports make never wakes anyone. The program reads the payload's first byte
+    (offset 8, after the UDP header, which is where a UDP socket's filter starts) and
+    keeps everything else, STUN and DTLS. None where it can't be built."""
+    if not sys.platform.startswith("linux"):
+        return None, None
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_uint16),
+            ("jt", ctypes.c_uint8),
+            ("jf", ctypes.c_uint8),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Instruction))]
+
+    code = [
+        (0x30, 0, 0, 8),  # ld byte [8]: the payload's first byte
+        (0x35, 0, 2, 128),  # jge 128 ? next : keep
+        (0x35, 1, 0, 192),  # jge 192 ? keep : drop
+        (0x06, 0, 0, 0),  # drop: RTP or RTCP
+        (0x06, 0, 0, 0x40000),  # keep the whole datagram
+    ]
+    instructions = (Instruction * len(code))(*[Instruction(*i) for i in code])
+    program = Program(len(code), ctypes.cast(instructions, ctypes.POINTER(Instruction)))
+    # The kernel copies the instructions at setsockopt; they must only live until then,
+    # and live here for the process's life.
+    return instructions, ctypes.string_at(ctypes.addressof(program), ctypes.sizeof(program))
+
+
+_FILTER_CODE, _FILTER = _kernel_filter()
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_SO_DETACH_FILTER = getattr(socket, "SO_DETACH_FILTER", 27)
 
 
 class Parking:
@@ -46,6 +88,8 @@ class Parking:
         self._timer: asyncio.TimerHandle | None = None
         self.dropped = 0  # RTP/RTCP datagrams from non-publishing members, dropped here
         self.refused = 0  # datagrams aioice raised on
+        self.answered = 0  # STUN handled by media/consent.py rather than aioice
+        self.filtered = 0  # sockets parked with the kernel filter that drops RTP and RTCP
 
     def __len__(self) -> int:
         return len(self._parked)
@@ -59,6 +103,12 @@ class Parking:
         self.loop._remove_reader(fd)  # private: what transport.pause_reading() calls
         self._epoll.register(fd, select.EPOLLIN)
         self._parked[fd] = (transport, peer)
+        if _FILTER is not None:
+            try:
+                transport._sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, _FILTER)
+                self.filtered += 1
+            except OSError:
+                pass  # then RTP and RTCP are dropped in _drain, as before
         if self._timer is None:
             self._timer = self.loop.call_later(POLL, self._poll)
         return True
@@ -70,7 +120,14 @@ class Parking:
             return
         self._epoll.unregister(fd)
         if not transport.is_closing():
+            self._unfilter(transport)
             self.loop._add_reader(fd, transport._read_ready)
+
+    @staticmethod
+    def _unfilter(transport) -> None:
+        if _FILTER is not None:
+            with contextlib.suppress(OSError):  # it had none
+                transport._sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_FILTER, 0)
 
     def forget(self, transport) -> None:
         """The socket is closing: stop watching it (asyncio closes the descriptor next)."""
@@ -112,10 +169,14 @@ class Parking:
             except OSError as exc:
                 protocol.error_received(exc)
                 return
-            if _is_rtp_or_rtcp(data) and not peer.publishing:
+            first = data[0] if data else 255
+            if 127 < first < 192 and not peer.publishing:  # RTP or RTCP (RFC 7983)
                 self.dropped += 1
                 continue
             try:
+                if first < 2 and consent.answer(protocol, data, addr):  # STUN, the usual
+                    self.answered += 1
+                    continue
                 protocol.datagram_received(data, addr)
             except Exception:
                 # aioice raises on some malformed STUN (a short PRIORITY is a struct.error):

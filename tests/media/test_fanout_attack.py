@@ -25,7 +25,7 @@ import pylibsrtp
 import pytest
 from aioice import stun
 
-from media import aiortc_glue, fanout, quiet
+from media import aiortc_glue, consent, fanout, quiet
 from media.hub import MediaHub
 from tests.media.peers import Browser, loopback_only, within
 from tests.media.test_fanout import Listener, header
@@ -677,7 +677,7 @@ async def test_malformed_stun_from_one_parked_listener_does_not_starve_the_other
     loop.call_exception_handler as asyncio does) and go on; at least catch per socket in
     _poll."""
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
-    monkeypatch.setattr(aiortc_glue, "CONSENT_GRID", 0.05)
+    monkeypatch.setattr(consent, "CONSENT_GRID", 0.05)
     attacker = await join(hub, 2, Browser())
     victim = await join(hub, 3, Browser())
     flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -685,7 +685,9 @@ async def test_malformed_stun_from_one_parked_listener_does_not_starve_the_other
         room = hub.rooms[ROOM]
         assert parked(hub, 2) and parked(hub, 3)
         target = room.peers[2]._transport._sock.getsockname()
-        protocol = room.peers[3]._transport._protocol
+        # What the victim's browser hears back from its parked socket: answers to its own
+        # consent checks, and the server's checks (neither goes out unless it is read).
+        protocol = listener_connection(victim)._nominated[1].protocol
         received = []
         real = protocol.datagram_received
 
@@ -701,7 +703,7 @@ async def test_malformed_stun_from_one_parked_listener_does_not_starve_the_other
                 flood.sendto(malformed_stun(), target)
             await asyncio.sleep(0.1)
         late = [t for t in received if t > start + 0.5]
-        assert len(late) >= 3, f"the victim's socket was read {len(late)} times in 1.5 s"
+        assert len(late) >= 3, f"the victim heard from its socket {len(late)} times in 1.5 s"
     finally:
         logging.getLogger("media.quiet").disabled = False
         flood.close()
@@ -742,8 +744,8 @@ async def test_a_flood_while_parked_is_read_in_bounded_batches_and_the_loop_stay
             message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST
         )
         kinds = [
-            b"\x80\x6f" + os.urandom(170),  # RTP-like: dropped unparsed
-            b"\x81\xc9" + os.urandom(40),  # RTCP-like: dropped unparsed
+            b"\x80\x6f" + os.urandom(170),  # RTP-like: dropped by the kernel's filter
+            b"\x81\xc9" + os.urandom(40),  # RTCP-like: dropped by the kernel's filter
             b"\xff" + os.urandom(60),  # neither: to aioice, then the DTLS transport
             b"\x17\xfe\xfd" + os.urandom(40),  # a DTLS record that fails
             bytes(unauthenticated),  # STUN without credentials: a 400 answer
@@ -761,7 +763,8 @@ async def test_a_flood_while_parked_is_read_in_bounded_batches_and_the_loop_stay
                     lags.append(loop.time() - before - 0.005)
         await asyncio.sleep(0.3)
         assert max(batches) == quiet.MAX_READS  # the bound was reached, and held
-        assert parking.dropped > 100
+        # RTP and RTCP never reached Python: the kernel's filter dropped them.
+        assert parking.filtered >= 1 and parking.dropped == 0
         assert max(lags) < 0.1, f"the loop stalled {max(lags) * 1000:.0f} ms"
         assert [r for r in caplog.records if r.name == "media.quiet"] == []
         assert peer.pc.connectionState == "connected"
@@ -852,6 +855,47 @@ class _Counting(asyncio.DatagramProtocol):
         self.got.append(data)
 
 
+def test_the_kernel_filter_drops_rtp_and_rtcp_while_parked_and_only_then():
+    """What the filter keeps and drops, by first byte (RFC 7983), on IPv4 and IPv6
+    sockets; unparked, the socket receives everything again."""
+    loop = asyncio.new_event_loop()
+    firsts = [0, 1, 3, 20, 63, 64, 127, 128, 150, 191, 192, 255]
+
+    async def run(host):
+        transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+            _Counting, local_addr=(host, 0)
+        )
+        parking = quiet.parking()
+        sender = socket.socket(transport._sock.family, socket.SOCK_DGRAM)
+        where = transport.get_extra_info("sockname")[:2]
+
+        async def send_all():
+            protocol.got.clear()
+            for first in firsts:
+                sender.sendto(bytes([first]) + b"payload", where)
+            await asyncio.sleep(quiet.POLL * 3)
+            return sorted(d[0] for d in protocol.got)
+
+        try:
+            assert parking.park(transport, _Quiet())
+            parked_got = await send_all()
+            parking.unpark(transport)
+            unparked_got = await send_all()
+        finally:
+            sender.close()
+            transport.close()
+            await asyncio.sleep(0)
+        return parked_got, unparked_got
+
+    try:
+        for host in ("127.0.0.1", "::1"):
+            parked_got, unparked_got = loop.run_until_complete(run(host))
+            assert parked_got == [f for f in firsts if not 127 < f < 192], host
+            assert unparked_got == firsts, host
+    finally:
+        loop.close()
+
+
 def test_a_new_event_loop_gets_a_fresh_parking_and_the_closed_loops_is_closed():
     """Each test (each Daphne restart) runs its own loop: a Parking left on a closed loop,
     with a socket still parked in it, must not leak into the next."""
@@ -894,7 +938,7 @@ def test_a_new_event_loop_gets_a_fresh_parking_and_the_closed_loops_is_closed():
     finally:
         second.close()
     assert got == [b"\x00hello"]
-    assert parking.dropped == 1
+    assert parking.filtered == 1 and parking.dropped == 0  # the kernel dropped the RTP
     assert old._epoll.closed
     assert first not in quiet._parkings
 
@@ -960,32 +1004,31 @@ async def test_a_speaker_detached_before_any_packet_closes_promptly(hub):
         await silent.close()
 
 
-# --- Consent on a grid ----------------------------------------------------------------
+# --- Consent on the clock ----------------------------------------------------------------
 
 
 @pytest.mark.asyncio
 async def test_closing_while_a_consent_check_is_in_flight_ends_promptly(hub, monkeypatch):
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
-    monkeypatch.setattr(aiortc_glue, "CONSENT_GRID", 0.05)
+    monkeypatch.setattr(consent, "CONSENT_GRID", 0.05)
     listener = await join(hub, 2, Browser())
     try:
         peer = hub.rooms[ROOM].peers[2]
-        connection = peer._ice
-        pair = connection._nominated[1]
-        in_flight = asyncio.Event()
-        hang = asyncio.get_running_loop().create_future()
-
-        async def never_answered(*args, **kwargs):
-            in_flight.set()
-            return await hang
-
-        pair.protocol.request = never_answered
-        await within(in_flight.wait(), 5)
-        consent = connection._query_consent_task
-        assert consent is not None and not consent.done()
+        protocol = peer._ice._nominated[1].protocol
+        # The listener stops answering, so the server's checks stay in flight.
+        listening = listener_connection(listener)
+        listening.request_received = lambda *args: None
+        deadline = time.monotonic() + 5
+        while not any(isinstance(t, consent._Sent) for t in protocol.transactions.values()):
+            assert time.monotonic() < deadline, "no consent check went out"
+            await asyncio.sleep(0.01)
+        task = peer._ice._query_consent_task
+        assert task is not None and not task.done()
+        started = time.monotonic()
         await within(hub.detach(ROOM, 2), 5)
-        assert consent.cancelled()
-        assert not hang.done() or hang.cancelled()
+        assert time.monotonic() - started < 2
+        assert task.cancelled()
+        assert not any(isinstance(t, consent._Sent) for t in protocol.transactions.values())
     finally:
         await close_all(hub, listener)
 
@@ -993,28 +1036,30 @@ async def test_closing_while_a_consent_check_is_in_flight_ends_promptly(hub, mon
 @pytest.mark.asyncio
 async def test_lost_consent_closes_the_connection_and_the_forwarder_lets_go(hub, monkeypatch):
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
-    monkeypatch.setattr(aiortc_glue, "CONSENT_GRID", 0.05)
+    monkeypatch.setattr(consent, "CONSENT_GRID", 0.05)
     listener = await join(hub, 2, Browser())
     try:
         room = hub.rooms[ROOM]
         peer = room.peers[2]
         parking = room.parking
         assert parked(hub, 2)
-        pair = peer._ice._nominated[1]
-
-        async def unanswered(*args, **kwargs):
-            await asyncio.sleep(0.01)
-            raise stun.TransactionTimeout()
-
-        pair.protocol.request = unanswered
+        lost = consent.clock().lost
+        # The listener's browser goes silent: it answers none of our checks any more.
+        listener_connection(listener).request_received = lambda *args: None
         deadline = time.monotonic() + 8
         while ROOM in hub.rooms and 2 in hub.rooms[ROOM].peers:
             assert time.monotonic() < deadline, f"still {peer.pc.connectionState}"
             await asyncio.sleep(0.05)
+        assert consent.clock().lost == lost + 1
         assert peer._transport.is_closing()
         assert all(entry[0] is not peer._transport for entry in parking._parked.values())
     finally:
         await close_all(hub, listener)
+
+
+def listener_connection(browser):
+    """The aioice Connection of a test browser (an aiortc peer)."""
+    return browser.pc.getTransceivers()[0].sender.transport.transport._connection
 
 
 @needs_native
