@@ -8,6 +8,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 from OpenSSL import SSL
 
@@ -15,9 +16,9 @@ OPUS_CLOCK = 48_000
 
 
 class Silence(MediaStreamTrack):
-    """The track behind each slot's sender. aiortc's sender awaits recv() for frames to
-    encode; this one never returns, so the sender only sends RTCP while the forwarder
-    writes the slot's RTP itself. (A None track would make aiortc poll every 20 ms.)"""
+    """The track behind each slot's sender, which the answer's SDP describes. Nothing
+    reads it: the slot senders run no RTP task (`no_sender_rtp`), the forwarder writes the
+    slot's RTP itself. Were it read, it would never return."""
 
     kind = "audio"
 
@@ -49,6 +50,15 @@ class SharedCertificate(RTCCertificate):
             # let OpenSSL free them while idle. Set before the context's first use.
             context.set_mode(SSL.MODE_RELEASE_BUFFERS)
         return context
+
+
+async def no_sender_rtp(sender, codec) -> None:
+    """Stands in for a slot sender's RTCRtpSender._run_rtp (private, aiortc 1.16.0), which
+    would wait forever for frames to encode: the forwarder writes the slot's RTP itself.
+    The task ends at once (one task and its frame less per slot and listener); sets the
+    two events RTCRtpSender.stop() waits for."""
+    sender._RTCRtpSender__rtp_started.set()
+    sender._RTCRtpSender__rtp_exited.set()
 
 
 async def no_sender_reports(sender) -> None:
@@ -104,8 +114,8 @@ def take_over_receiver(receiver: RTCRtpReceiver, peer) -> None:
         if packet.ssrc not in remote_streams:
             remote_streams[packet.ssrc] = stats
             if receiver._RTCRtpReceiver__rtcp_task is _DONE:
-                exited = receiver._RTCRtpReceiver__rtcp_exited
-                exited.clear()
+                # A new event rather than clear(): the old one may be ALWAYS_SET by now.
+                exited = receiver._RTCRtpReceiver__rtcp_exited = asyncio.Event()
                 task = receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(
                     receiver._run_rtcp()
                 )
@@ -126,12 +136,51 @@ def answer_opus_pt(pc: RTCPeerConnection) -> int | None:
     return None
 
 
+class _AlwaysSet(asyncio.Event):
+    """An event that is set and stays set, shared by every settled flag below."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._value = True
+
+    def clear(self) -> None:
+        raise RuntimeError("ALWAYS_SET is shared by many senders and receivers")
+
+
+ALWAYS_SET = _AlwaysSet()
+_FLAGS = {
+    RTCRtpSender: ("_RTCRtpSender__", ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited")),
+    RTCRtpReceiver: ("_RTCRtpReceiver__", ("rtcp_started", "rtcp_exited")),
+}
+
+
+def share_settled_flags(pc: RTCPeerConnection) -> None:
+    """Each aiortc sender and receiver keeps asyncio Events for "my task started" and
+    "my task exited", each with its own deque (about 0.7 KiB; 24 per listener). Once
+    such an event is set with nobody waiting, or belongs to a sender or receiver that was
+    never started (stop() then waits on nothing), it is replaced by the one ALWAYS_SET:
+    aiortc only ever sets and waits on them (aiortc 1.16.0), so wait() still returns at
+    once. One that may still matter (a running RTCP task's "exited") is left alone."""
+    for transceiver in pc.getTransceivers():
+        for part in (transceiver.sender, transceiver.receiver):
+            prefix, names = _FLAGS[type(part)]
+            started = getattr(part, prefix + "started", True)
+            for name in names:
+                event = getattr(part, prefix + name)
+                if event is ALWAYS_SET:
+                    continue
+                if not started or (event.is_set() and not event._waiters):
+                    setattr(part, prefix + name, ALWAYS_SET)
+
+
 def drop_what_a_connected_peer_no_longer_needs(pc: RTCPeerConnection) -> None:
     """Free, once a peer connection is up, what aiortc 1.16.0 keeps only for negotiation
     or for decoding (private attributes; measured with tracemalloc at about 21 KiB of
     Python objects for the parsed SDP and 27 KiB for the receivers' jitter buffers,
-    decoder queues and remote tracks, per connection). Nothing here is read again: the
-    forwarder never renegotiates (a re-offer is a new connection) and never decodes."""
+    decoder queues and remote tracks, per connection; then 19 KiB for the settled
+    events, finished tasks and decoder flags, see share_settled_flags). Nothing here is
+    read again: the forwarder never renegotiates (a re-offer is a new connection) and
+    never decodes."""
     pc._RTCPeerConnection__currentLocalDescription = None
     pc._RTCPeerConnection__currentRemoteDescription = None
     pc._RTCPeerConnection__remoteDtls.clear()
@@ -142,3 +191,10 @@ def drop_what_a_connected_peer_no_longer_needs(pc: RTCPeerConnection) -> None:
         receiver._RTCRtpReceiver__decoder_queue = None
         receiver._RTCRtpReceiver__timestamp_mapper = None
         receiver._track = None
+        receiver._RTCRtpReceiver__decoder_error = None  # a threading.Event, for decoding
+        sender = transceiver.sender
+        for name in ("_RTCRtpSender__rtp_task", "_RTCRtpSender__rtcp_task"):
+            task = getattr(sender, name)
+            if task is not None and task.done():  # the slot senders' stand-ins, finished
+                setattr(sender, name, _DONE)
+    share_settled_flags(pc)

@@ -39,6 +39,7 @@ from media.aiortc_glue import (
     answer_opus_pt,
     drop_what_a_connected_peer_no_longer_needs,
     no_sender_reports,
+    no_sender_rtp,
     take_over_receiver,
 )
 from media.errors import MediaError
@@ -278,6 +279,7 @@ class RoomForwarder:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(Silence())
                 transceiver.sender._ssrc = slot.ssrc  # private: shared per slot (see module doc)
+                transceiver.sender._run_rtp = functools.partial(no_sender_rtp, transceiver.sender)
                 transceiver.sender._run_rtcp = functools.partial(
                     no_sender_reports, transceiver.sender
                 )
