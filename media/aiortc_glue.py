@@ -5,7 +5,6 @@ DESIGN section 5 has the facts they rest on)."""
 import asyncio
 
 from aiortc import RTCPeerConnection
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -13,21 +12,6 @@ from aiortc.rtp import RtpPacket
 from OpenSSL import SSL
 
 OPUS_CLOCK = 48_000
-
-
-class Silence(MediaStreamTrack):
-    """The track behind each slot's sender, which the answer's SDP describes. Nothing
-    reads it: the slot senders run no RTP task (`no_sender_rtp`), the forwarder writes the
-    slot's RTP itself. Were it read, it would never return."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._never: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    async def recv(self):
-        await self._never
 
 
 class SharedCertificate(RTCCertificate):
@@ -54,9 +38,10 @@ class SharedCertificate(RTCCertificate):
 
 async def no_sender_rtp(sender, codec) -> None:
     """Stands in for a slot sender's RTCRtpSender._run_rtp (private, aiortc 1.16.0), which
-    would wait forever for frames to encode: the forwarder writes the slot's RTP itself.
-    The task ends at once (one task and its frame less per slot and listener); sets the
-    two events RTCRtpSender.stop() waits for."""
+    would wait for frames to encode (and, with no track, poll every 20 ms): the forwarder
+    writes the slot's RTP itself. So the senders have no track, and this task ends at once
+    (a task, its frame and a track less per slot and listener); sets the two events
+    RTCRtpSender.stop() waits for."""
     sender._RTCRtpSender__rtp_started.set()
     sender._RTCRtpSender__rtp_exited.set()
 

@@ -35,7 +35,6 @@ from media import consent, fanout, quiet
 from media import sdp as sdp_rules
 from media.aiortc_glue import (
     OPUS_CLOCK,
-    Silence,
     answer_opus_pt,
     drop_what_a_connected_peer_no_longer_needs,
     no_sender_reports,
@@ -277,7 +276,6 @@ class RoomForwarder:
             mic.direction = "recvonly"
             for transceiver, slot in zip(slot_transceivers, self.slots, strict=True):
                 transceiver.direction = "sendonly"
-                transceiver.sender.replaceTrack(Silence())
                 transceiver.sender._ssrc = slot.ssrc  # private: shared per slot (see module doc)
                 transceiver.sender._run_rtp = functools.partial(no_sender_rtp, transceiver.sender)
                 transceiver.sender._run_rtcp = functools.partial(
