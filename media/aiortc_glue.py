@@ -168,6 +168,7 @@ def drop_what_a_connected_peer_no_longer_needs(pc: RTCPeerConnection) -> None:
     never decodes."""
     pc._RTCPeerConnection__currentLocalDescription = None
     pc._RTCPeerConnection__currentRemoteDescription = None
+    pc._RTCPeerConnection__pendingRemoteDescription = None  # the offer, parsed (19 KiB)
     pc._RTCPeerConnection__remoteDtls.clear()
     pc._RTCPeerConnection__remoteIce.clear()
     for transceiver in pc.getTransceivers():

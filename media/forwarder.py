@@ -112,6 +112,7 @@ class Peer:
         self.level = SILENT  # smoothed RFC 6464 level of what they send
         self.last_packet = 0.0
         self.candidates = 0
+        self.slim = False  # connected, and what aiortc kept for negotiation freed
         self.ready = False
         # The fan-out's route: the SRTP session, the ICE socket and the remote address.
         self._srtp: pylibsrtp.Session | None = None
@@ -315,6 +316,10 @@ class RoomForwarder:
         peer.candidates += 1
         if peer.candidates > sdp_rules.MAX_CANDIDATES:
             raise MediaError("too_many_candidates", "Too many ICE candidates.")
+        if peer.slim:
+            # Connected, and its offer freed: aioice checks no new pair once its check
+            # list is complete, so a candidate trickled this late would change nothing.
+            return
         await peer.pc.addIceCandidate(candidate)
 
     async def detach(self, member_id: int, token: str | None = None) -> bool:
@@ -362,6 +367,7 @@ class RoomForwarder:
     def _slim(self, peer: Peer) -> None:
         if self.peers.get(peer.member_id) is peer and peer.pc.connectionState == "connected":
             drop_what_a_connected_peer_no_longer_needs(peer.pc)
+            peer.slim = True
 
     def _settle(self, peer: Peer) -> None:
         """Park a connected member's socket while they may not publish; unpark it when

@@ -2,10 +2,13 @@
 
 import asyncio
 import itertools
+import logging
+import time
 
 import pytest
+from aiortc.sdp import candidate_from_sdp
 
-from media import fanout
+from media import aiortc_glue, fanout
 from media.hub import MediaHub
 from tests.media.peers import Browser, loopback_only, within
 
@@ -159,6 +162,38 @@ async def test_the_server_creates_no_decoder_and_no_encoder(hub, monkeypatch):
         for peer in hub.rooms[ROOM].peers.values():
             for transceiver in peer.pc.getTransceivers()[1:]:
                 assert transceiver.sender._RTCRtpSender__encoder is None
+    finally:
+        await within(hub.close_room(ROOM))
+        await speaker.close()
+        await listener.close()
+
+
+async def test_a_connected_peer_is_slimmed_and_a_late_candidate_changes_nothing(hub, caplog):
+    speaker = await join(hub, 1, Browser(tone=440), publishing=True)
+    listener = await join(hub, 2, Browser())
+    try:
+        peer = hub.rooms[ROOM].peers[2]
+        deadline = time.monotonic() + 5
+        while not peer.slim:
+            assert time.monotonic() < deadline, "never slimmed"
+            await asyncio.sleep(0.05)
+        pc = peer.pc
+        assert pc._RTCPeerConnection__pendingRemoteDescription is None
+        assert pc._RTCPeerConnection__currentRemoteDescription is None
+        for transceiver in pc.getTransceivers()[1:]:
+            sender = transceiver.sender
+            assert sender.track is None
+            assert sender._RTCRtpSender__rtp_started is aiortc_glue.ALWAYS_SET
+            assert sender._RTCRtpSender__rtp_task is aiortc_glue._DONE
+        late = candidate_from_sdp("candidate:9 1 udp 2122260223 127.0.0.1 9 typ host")
+        late.sdpMid = "0"
+        pairs = len(peer._ice._check_list)
+        with caplog.at_level(logging.WARNING):
+            await hub.add_candidate(ROOM, 2, late)
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert len(peer._ice._check_list) == pairs
+        assert peer.candidates == 1  # still counted against the limit
+        assert await listener.hear(slot=0) == pytest.approx(440, abs=15)
     finally:
         await within(hub.close_room(ROOM))
         await speaker.close()
