@@ -254,6 +254,7 @@ class RoomForwarder:
         self._ticks = 0
         self.packets_in = 0
         self.copies_out = 0
+        self._publishers: list[Peer] | None = None  # the peers who may publish; None: stale
 
     # --- Peers --------------------------------------------------------------------------
 
@@ -297,6 +298,7 @@ class RoomForwarder:
         peer.out_pt = answer_opus_pt(pc)
         peer.publishing = publishing
         self.peers[member_id] = peer
+        self._publishers = None
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -327,6 +329,7 @@ class RoomForwarder:
         if peer is None or (token is not None and peer.token != token):
             return False
         del self.peers[member_id]
+        self._publishers = None
         self._unready(peer)
         slot = self.slot_of.pop(member_id, None)
         if slot is not None:
@@ -425,6 +428,7 @@ class RoomForwarder:
         peer = self.peers.get(member_id)
         if peer is not None:
             peer.publishing = allowed
+            self._publishers = None
             self._settle(peer)
         remote = self.remote.get(member_id)
         if remote is None and allowed:
@@ -555,7 +559,10 @@ class RoomForwarder:
             return  # the brain chooses; its choice arrives with set_choice()
         # With more speakers than slots, the loudest waiting speaker takes the slot of the
         # quietest one, but only when clearly louder and the slot has been held a while.
-        speakers = [*self.peers.values(), *self.remote.values()]
+        # Only members who may publish can speak: a few, where the peers may be thousands.
+        if self._publishers is None:
+            self._publishers = [p for p in self.peers.values() if p.publishing]
+        speakers = [*self._publishers, *self.remote.values()]
         waiting = [
             p
             for p in speakers
