@@ -258,7 +258,12 @@ class RoomForwarder:
 
     # --- Peers --------------------------------------------------------------------------
 
-    async def attach(self, member_id: int, token: str, offer_sdp: str, publishing: bool) -> str:
+    async def attach(
+        self, member_id: int, token: str, offer_sdp: str, publishing: bool, as_of: int = 0
+    ) -> str:
+        """Connect a member; `publishing` as read by the caller as of the hub's mark
+        `as_of` (MediaHub.attach): a change since then, even one that arrived during the
+        awaits below, is what the stored peer gets."""
         summary = sdp_rules.check_offer(offer_sdp, slots=len(self.slots))
         old = self.peers.get(member_id)
         if old is not None:
@@ -296,7 +301,7 @@ class RoomForwarder:
             raise MediaError("bad_sdp", "That offer can't be used.") from None
         peer.opus_pt = summary.mic_opus_pt
         peer.out_pt = answer_opus_pt(pc)
-        peer.publishing = publishing
+        peer.publishing = self.hub.wanted_publishing(self.room_id, member_id, publishing, as_of)
         self.peers[member_id] = peer
         self._publishers = None
 

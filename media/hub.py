@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import Callable
 
 from media.aiortc_glue import SharedCertificate
@@ -14,6 +15,11 @@ from media.forwarder import K_SLOTS, RoomForwarder
 from media.relay import Relay
 
 log = logging.getLogger(__name__)
+
+# Seconds a publishing change is kept for attaches in flight: longer than a member's
+# offer can take from the caller's read to the stored peer (the offer's database read and
+# aiortc's set-up; a connection not up within 30 s is reaped anyway).
+CHANGE_MEMORY = 60.0
 
 
 class MediaHub:
@@ -39,6 +45,9 @@ class MediaHub:
         self.relay: Relay | None = None
         self._tasks: set[asyncio.Task] = set()
         self._certificate: SharedCertificate | None = None
+        # Publishing changes, latest per member, in order: (sequence, allowed, when).
+        self._seq = 0
+        self._changes: dict[tuple[int, int], tuple[int, bool, float]] = {}
 
     def certificate(self) -> SharedCertificate:
         """The DTLS certificate of new connections; aiortc's are valid for 30 days, so a
@@ -98,9 +107,46 @@ class MediaHub:
                 log.exception("active-speaker callback failed for room %s", room_id)
 
     async def attach(
-        self, room_id: int, member_id: int, token: str, offer_sdp: str, *, publishing: bool
+        self,
+        room_id: int,
+        member_id: int,
+        token: str,
+        offer_sdp: str,
+        *,
+        publishing: bool,
+        as_of: int | None = None,
     ) -> str:
-        return await self.room(room_id).attach(member_id, token, offer_sdp, publishing)
+        """Connect a member. `publishing` is the right the caller read as of `as_of` (a
+        `mark()` taken before reading it; by default, now): a set_publishing() for this
+        member after that mark wins over it, however the awaits in between interleave."""
+        if as_of is None:
+            as_of = self._seq
+        return await self.room(room_id).attach(member_id, token, offer_sdp, publishing, as_of)
+
+    def mark(self) -> int:
+        """A point in the sequence of publishing changes, to pass to attach() as as_of."""
+        return self._seq
+
+    def wanted_publishing(self, room_id: int, member_id: int, read: bool, as_of: int) -> bool:
+        """Whether a member may publish: the latest set_publishing() since as_of, else
+        what the caller read then."""
+        change = self._changes.get((room_id, member_id))
+        if change is not None and change[0] > as_of:
+            return change[1]
+        return read
+
+    def _remember(self, room_id: int, member_id: int, allowed: bool) -> None:
+        self._seq += 1
+        key = (room_id, member_id)
+        self._changes.pop(key, None)
+        now = time.monotonic()
+        self._changes[key] = (self._seq, allowed, now)
+        # Oldest first: a change older than any attach can still be in flight is dropped.
+        while self._changes:
+            oldest = next(iter(self._changes))
+            if now - self._changes[oldest][2] <= CHANGE_MEMORY:
+                break
+            del self._changes[oldest]
 
     async def add_candidate(self, room_id: int, member_id: int, candidate) -> None:
         forwarder = self.rooms.get(room_id)
@@ -109,6 +155,9 @@ class MediaHub:
         await forwarder.add_candidate(member_id, candidate)
 
     def set_publishing(self, room_id: int, member_id: int, allowed: bool) -> None:
+        """Role and mute, decided by the rooms app. Kept whether or not the member has a
+        peer yet, so that a connection being set up gets it the moment it is stored."""
+        self._remember(room_id, member_id, allowed)
         forwarder = self.rooms.get(room_id)
         if forwarder is not None:
             forwarder.set_publishing(member_id, allowed)

@@ -285,12 +285,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Media ------------------------------------------------------------------------------
 
     async def _media_offer(self, sdp: str) -> None:
+        # A mute or demotion committed while we read (or while aiortc sets up) wins.
+        as_of = media_bridge.hub().mark()
         allowed = await database_sync_to_async(selectors.media_offer_allowed)(
             room_id=self.room_id, member=self.member, connection=self.channel_name
         )
         try:
             answer = await media_bridge.hub().attach(
-                self.room_id, self.member.pk, self.channel_name, sdp, publishing=allowed
+                self.room_id,
+                self.member.pk,
+                self.channel_name,
+                sdp,
+                publishing=allowed,
+                as_of=as_of,
             )
         except MediaError as exc:
             await self.send(text_data=protocol.error(exc.code, exc.message))
