@@ -48,14 +48,16 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
         permissions.moderator_powers(room, request.user)
         or room.participants.filter(member=request.user, role__in=MODERATING_ROLES).exists()
     )
-    # The room moderators' panel: reports filed in this room.
-    room_reports = (
-        Report.objects.filter(room=room)
-        .select_related("target_member")
-        .order_by("-updated_at")[:50]
-        if can_moderate
-        else []
-    )
+    # The room moderators' panel: reports filed in this room, except those about the viewer
+    # (a reported host must not read what was said, or guess who said it): reports about
+    # them, and, for the host, reports about their room. Platform moderators see those on
+    # the moderation dashboard.
+    room_reports = []
+    if can_moderate:
+        reports = Report.objects.filter(room=room).exclude(target_member=request.user)
+        if room.host_id == request.user.pk:
+            reports = reports.exclude(target_member__isnull=True)
+        room_reports = reports.select_related("target_member").order_by("-updated_at")[:50]
     stage = room.participants.filter(role__in=STAGE_ROLES).select_related("member").order_by("pk")
     return render(
         request,
