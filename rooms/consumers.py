@@ -114,6 +114,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Once this side has closed, a broadcast that arrives before the client's reply
         # must not be sent: Daphne raises on a frame after close, and disconnect() would
         # never run.
+        if self.closing:
+            return  # closed already: a second close is a frame after close, for Daphne
         self.closing = True
         await super().close(code=code, reason=reason)
 
@@ -219,8 +221,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Inbound ----------------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
-        if not self.joined:
-            return
+        if not self.joined or self.closing:
+            return  # frames queued before our close (after a flood, say) are not handled
         if bytes_data is not None or text_data is None:
             await self.send(text_data=protocol.error("invalid_json", "Send JSON text frames."))
             return

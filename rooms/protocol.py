@@ -19,8 +19,9 @@ REACTIONS = ("👏", "❤️", "😂", "💯", "🙌", "🤔", "👍", "🔥")
 
 
 class Close:
-    """The socket's close codes. Daphne lets an application close only with 1000 or
-    3000-4999, so every code of ours is 4xxx except TOO_BIG (see the consumer)."""
+    """The socket's close codes. Daphne (autobahn) lets an application close only with
+    1000 or 3000-4999: any other code is refused with a traceback and the client gets
+    1011. So every code of ours is 4xxx, the last three digits an HTTP status's."""
 
     UNAUTHENTICATED = 4401
     FORBIDDEN = 4403
@@ -30,7 +31,7 @@ class Close:
     NOT_LIVE = 4412
     FLOOD = 4429
     MOVING = 4503  # the node is draining: reconnect at once (the balancer picks another)
-    TOO_BIG = 1009
+    TOO_BIG = 4413  # a frame over MAX_FRAME_BYTES (WebSocket's own 1009 is Daphne's)
 
 
 # Close codes after which reconnecting can't help, with what the room page says.

@@ -178,12 +178,12 @@ async def test_it_refuses_a_target_in_another_room(alice, bob, carol):
     await host.disconnect()
 
 
-async def test_it_closes_a_frame_over_64_kib_with_1009(alice, carol):
+async def test_it_closes_a_frame_over_64_kib_with_4413(alice, carol):
     room = await _live_room(alice)
     listener, _ = await connect(carol, room.pk)
     before = await _room_picture(room)
     await listener.send_to(text_data='{"type": "hand.raise", "pad": "' + "x" * 70_000 + '"}')
-    assert await close_code(listener) == 1009
+    assert await close_code(listener) == Close.TOO_BIG == 4413
     await listener.wait()
     after = await _room_picture(room)
     assert after[1:] == before[1:]
