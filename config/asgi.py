@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP goes to Django, websockets to the Channels router.
 
-Every websocket passes AllowedHostsOriginValidator (a foreign or missing Origin is refused)
+Every websocket passes SameOriginValidator (config/origin.py: an Origin other than the
+page's own, scheme and port included, or a missing one, is refused)
 and the session and auth middleware (the session cookie decides who the member is; the
 batched AuthMiddleware of accounts.websocket_auth reads concurrent sockets' sessions together).
 """
@@ -15,11 +16,11 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.websocket_auth import BatchedAuthMiddleware  # noqa: E402
+from config.origin import SameOriginValidator  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_asgi_app
@@ -31,7 +32,7 @@ if settings.SERVE_FILES:
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             CookieMiddleware(
                 SessionMiddleware(BatchedAuthMiddleware(URLRouter(websocket_urlpatterns)))
             )

@@ -58,3 +58,52 @@ async def test_it_lets_an_allowed_origin_through_to_the_router():
 
     with pytest.raises(ValueError, match="No route found for path 'ws/nowhere/'"):
         await communicator.connect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://localhost:1",  # another port of an allowed host
+        b"https://localhost:8000",  # another scheme
+        b"http://localhost",  # port 80, not the page's 8000
+        b"null",
+        b"ws://localhost:8000",
+    ],
+)
+async def test_it_refuses_an_allowed_host_on_another_port_or_scheme(origin):
+    assert await _connect([(b"origin", origin), (b"host", b"localhost:8000")]) is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_behind_a_tls_proxy_the_origin_is_https(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = [(b"host", b"localhost"), (b"x-forwarded-proto", b"https")]
+    communicator = WebsocketCommunicator(
+        application, "/ws/nowhere/", headers=[(b"origin", b"https://localhost"), *proxied]
+    )
+    with pytest.raises(ValueError, match="No route found"):
+        await communicator.connect()  # past the origin check
+    assert await _connect([(b"origin", b"http://localhost"), *proxied]) is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_trusted_origin_passes(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://podium.example"]
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/nowhere/",
+        headers=[(b"origin", b"https://podium.example"), (b"host", b"localhost:8000")],
+    )
+    with pytest.raises(ValueError, match="No route found"):
+        await communicator.connect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_host_outside_allowed_hosts_is_refused_even_same_origin():
+    same_origin = [(b"origin", b"http://evil.example"), (b"host", b"evil.example")]
+    assert await _connect(same_origin) is False
