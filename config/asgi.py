@@ -20,8 +20,11 @@ from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.websocket_auth import BatchedAuthMiddleware  # noqa: E402
+from config import body_limit  # noqa: E402
 from config.origin import SameOriginValidator  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
+
+body_limit.install()  # Daphne's requests refuse a body over MAX_REQUEST_BODY, unbuffered
 
 http_app = django_asgi_app
 if settings.SERVE_FILES:

@@ -240,6 +240,9 @@ SERVE_FILES = env_bool("SERVE_FILES", DEBUG)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
+# Any request body over this is refused by the server with 413 before it is buffered
+# (config/body_limit.py): the avatar upload and its form fit.
+MAX_REQUEST_BODY = env_int("MAX_REQUEST_BODY", 3 * 1024 * 1024, minimum=64 * 1024)
 
 # --- Security -------------------------------------------------------------------------------
 HTTPS = env_bool("HTTPS", not DEBUG)

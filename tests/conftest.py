@@ -21,6 +21,7 @@ from events.models import Event
 from groups.models import Group, Membership
 from rooms import services as room_services
 from rooms import snapshots
+from tests.live import live_daphne  # noqa: F401 - a fixture for every test that needs a real server
 
 _seq = itertools.count(1)
 
