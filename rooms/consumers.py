@@ -7,7 +7,7 @@ server-made (type "room.*") and carry pre-rendered JSON text.
 import asyncio
 import logging
 import time
-from collections import defaultdict, deque
+from collections import deque
 
 from aiortc.sdp import candidate_from_sdp
 from channels.consumer import get_handler_name
@@ -45,8 +45,11 @@ CONNECTS_PER_WINDOW = 10
 CONNECT_WINDOW = 10.0
 MAX_SOCKETS_PER_MEMBER = 3
 
-_recent_connects: dict[tuple[int, int], deque] = defaultdict(deque)
-_open_sockets: dict[tuple[int, int], int] = defaultdict(int)
+# Plain dicts, pruned: a key is kept only while it has a recent connect or an open socket,
+# so that room numbers nobody can join leave nothing behind.
+_recent_connects: dict[tuple[int, int], deque] = {}
+_open_sockets: dict[tuple[int, int], int] = {}
+_swept_at = 0.0
 
 
 def open_socket_count() -> int:
@@ -85,6 +88,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     in_moderators = False
     has_media = False
     closing = False
+    counted = False  # this socket holds one of its member's MAX_SOCKETS_PER_MEMBER
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -93,19 +97,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Daphne kills an application that is slow to close (a join storm can keep
             # this one waiting for the database) without calling disconnect(). Whatever
             # this socket still holds is released here, so no ghost stays in the room.
-            if self.joined or self.has_media:
+            if self.joined or self.has_media or self.counted:
                 spawn(self._release())
 
     async def _release(self) -> None:
         if self.has_media:
             self.has_media = False
             await media_bridge.hub().detach(self.room_id, self.member.pk, self.channel_name)
+        self._uncount()
         if self.joined:
             self.joined = False
-            key = (self.room_id, self.member.pk)
-            _open_sockets[key] -= 1
-            if _open_sockets[key] <= 0:
-                del _open_sockets[key]
             await database_sync_to_async(services.participant_leave)(
                 room_id=self.room_id, member=self.member, connection=self.channel_name
             )
@@ -182,19 +183,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._refuse(exc.code, exc.message, code)
             return
         self.joined = True
-        _open_sockets[key] += 1
         await self._set_moderator_group(snapshot["you"]["can_moderate"])
         await self.send(text_data=protocol.room_state(snapshot))
 
     def _connect_allowed(self, key: tuple[int, int]) -> bool:
+        """Take one of the member's sockets for this room, or refuse. The socket is counted
+        from here, not from when its join completes: sockets opened together must not all
+        pass the check while each waits for its join."""
+        global _swept_at
         now = time.monotonic()
-        recent = _recent_connects[key]
+        if now - _swept_at > CONNECT_WINDOW:
+            _swept_at = now
+            for old in [k for k, d in _recent_connects.items() if now - d[-1] > CONNECT_WINDOW]:
+                del _recent_connects[old]
+        recent = _recent_connects.setdefault(key, deque())
         while recent and now - recent[0] > CONNECT_WINDOW:
             recent.popleft()
-        if len(recent) >= CONNECTS_PER_WINDOW or _open_sockets[key] >= MAX_SOCKETS_PER_MEMBER:
+        open_now = _open_sockets.get(key, 0)
+        if len(recent) >= CONNECTS_PER_WINDOW or open_now >= MAX_SOCKETS_PER_MEMBER:
+            if not recent:
+                del _recent_connects[key]
             return False
         recent.append(now)
+        _open_sockets[key] = open_now + 1
+        self.counted = True
         return True
+
+    def _uncount(self) -> None:
+        if not self.counted:
+            return
+        self.counted = False
+        key = (self.room_id, self.member.pk)
+        left = _open_sockets.get(key, 0) - 1
+        if left > 0:
+            _open_sockets[key] = left
+        else:
+            _open_sockets.pop(key, None)
 
     async def _refuse(self, code: str, message: str, close_code: int) -> None:
         await self.send(text_data=protocol.error(code, message))

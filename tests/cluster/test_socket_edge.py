@@ -52,3 +52,21 @@ async def test_a_flood_and_the_frames_after_it_close_once_with_4429(cluster, ali
     assert await asyncio.wait_for(sock.closed, 10) == Close.FLOOD
     again = await RoomSocket.open(node, room.pk, cookie)
     await again.close()
+
+
+async def test_ten_sockets_opened_at_once_get_at_most_the_members_three(cluster, alice):
+    """The per-member socket limit held only for sockets opened one after another: opened
+    together, each passed the check while the others waited for their joins."""
+    (node,) = cluster.start("a")
+    room, cookie = await database_sync_to_async(_setup)(alice)
+
+    async def try_open():
+        try:
+            return await RoomSocket.open(node, room.pk, cookie)
+        except (AssertionError, websockets.ConnectionClosed):
+            return None  # refused: an error and a close instead of room.state
+
+    opened = [s for s in await asyncio.gather(*(try_open() for _ in range(10))) if s]
+    assert 1 <= len(opened) <= consumers.MAX_SOCKETS_PER_MEMBER
+    for sock in opened:
+        await sock.close()

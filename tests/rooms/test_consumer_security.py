@@ -1,6 +1,8 @@
 """The room socket refuses strangers and survives abuse: Origin, session, bans, bad input,
 oversized frames and floods. Nothing a client sends changes state it may not change."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -261,3 +263,25 @@ async def test_a_room_number_past_any_primary_key_is_no_such_room(carol):
     error, code = await refused(carol, 10**20)
     assert error["code"] == "not_found"
     assert code == Close.NOT_FOUND
+
+
+async def test_unknown_room_numbers_leave_nothing_behind(alice, carol, monkeypatch):
+    """Each room number tried used to leave an entry in the consumer's per-room maps for
+    good; now entries go once their connect is older than the window."""
+    from rooms import snapshots
+
+    monkeypatch.setattr(consumers, "CONNECT_WINDOW", 0.2)
+    consumers._recent_connects.clear()
+    room = await _live_room(alice)
+    caches = [snapshots._stage_at, snapshots._audience_at, snapshots._joins_at]
+    before = [len(c) for c in caches]
+    unknown = range(10**6, 10**6 + 150)
+    for error, code in await asyncio.gather(*(refused(carol, n) for n in unknown)):
+        assert (error["code"], code) == ("not_found", Close.NOT_FOUND)
+    assert not [key for key in consumers._open_sockets if key[0] in unknown]
+    await asyncio.sleep(0.3)
+    comm, _ = await connect(carol, room.pk)  # the next connect sweeps
+    assert list(consumers._recent_connects) == [(room.pk, carol.pk)]
+    assert [len(c) for c in caches] <= [b + 1 for b in before]
+    await comm.disconnect()
+    assert (room.pk, carol.pk) not in consumers._open_sockets
