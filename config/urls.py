@@ -1,11 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from django.views.static import serve
 
 from config import health
 from config.site import views as site_views
 from rooms.moderation import views as moderation_views
+
+# Staff sign in where everyone signs in: allauth's login page, with its guessing limits
+# (ACCOUNT_RATE_LIMITS). The admin's own password form had none: 15 wrong passwords, then
+# the right one, all went through. login_required sends a signed-out visitor there and
+# back; a signed-in member who isn't staff gets the admin's "not authorised" page.
+admin.site.login = login_required(admin.site.login)
 
 urlpatterns = [
     # The site's own pages, which compose several apps (config.site).

@@ -168,3 +168,21 @@ def test_it_shows_the_verified_domain_read_only(client, staff, alice):
 
     assert "acme.dev" in page
     assert 'name="verified_domain"' not in page
+
+
+def test_the_admin_login_is_the_sites_rate_limited_login(staff, client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    # The admin's own form is gone: posting a password to it signs nobody in.
+    client.post("/admin/login/", {"username": staff.email, "password": "pw-for-tests-1"})
+    assert "_auth_user_id" not in client.session
+
+
+def test_guessing_a_staff_password_is_stopped_before_the_right_one(staff, client):
+    for _ in range(15):
+        client.post("/accounts/login/", {"login": staff.email, "password": "wrong guess"})
+    response = client.post("/accounts/login/", {"login": staff.email, "password": "pw-for-tests-1"})
+    assert "_auth_user_id" not in client.session  # allauth's limit holds it back
+    assert response.status_code in (200, 429)
+    assert client.get("/admin/").status_code == 302  # still signed out
