@@ -1,10 +1,12 @@
+import io
 import zoneinfo
 from functools import cache
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from PIL import Image, UnidentifiedImageError
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.models import Member, NotificationKind, NotificationPreference
 
@@ -39,6 +41,33 @@ def validate_avatar(upload) -> None:
         raise ValidationError(f"The picture must be at most {AVATAR_MAX_SIDE} px on each side.")
 
 
+def without_metadata(upload) -> SimpleUploadedFile:
+    """The picture re-encoded in its own format with nothing but its pixels: no EXIF (GPS
+    position, camera, time taken), no XMP or text chunks. The orientation EXIF asked for is
+    applied first, so the picture still shows the right way up."""
+    upload.seek(0)
+    with Image.open(upload) as opened:
+        kind = opened.format
+        image = ImageOps.exif_transpose(opened)
+        out = io.BytesIO()
+        # Pillow writes no metadata unless asked (exif=, pnginfo=, xmp=).
+        options = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
+        image.save(out, format=kind, **options)
+    return SimpleUploadedFile(upload.name, out.getvalue(), content_type=upload.content_type)
+
+
+class PictureField(forms.ImageField):
+    """An avatar or cover: validated by validate_avatar, stored without its metadata."""
+
+    default_validators = [validate_avatar]
+
+    def clean(self, data, initial=None):
+        value = super().clean(data, initial)
+        if isinstance(value, UploadedFile):
+            return without_metadata(value)
+        return value
+
+
 class SignupForm(forms.Form):
     """Extra fields on allauth's signup form; allauth calls signup() after saving."""
 
@@ -68,9 +97,8 @@ class SignupForm(forms.Form):
 
 class ProfileForm(forms.ModelForm):
     timezone = forms.ChoiceField(choices=timezone_choices)
-    avatar = forms.ImageField(
+    avatar = PictureField(
         required=False,
-        validators=[validate_avatar],
         help_text="JPEG, PNG or WebP, up to 2 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from django import forms
 from django.utils import timezone
 
-from accounts.forms import MembersField, timezone_choices, validate_avatar
+from accounts.forms import MembersField, PictureField, timezone_choices
 from events.models import SCHEDULED_MAX, Visibility
 from events.services import MAX_INVITED
 from groups.models import Group, Membership
@@ -53,9 +53,8 @@ class EventForm(forms.Form):
         max_members=MAX_INVITED,
         help_text="They moderate the room with you. Profile handles, separated by commas.",
     )
-    cover = forms.ImageField(
+    cover = PictureField(
         required=False,
-        validators=[validate_avatar],
         help_text="Optional. JPEG, PNG or WebP, up to 2 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )

@@ -242,3 +242,51 @@ def test_it_shows_the_saved_identity_around_a_rejected_form(client, alice):
     assert "<strong>Mallory Evil</strong>" not in page
     # No <img> pointing at a picture that was never stored.
     assert 'src="/uploads/me.png"' not in page
+
+
+def _with_gps_exif(fmt: str, orientation: int = 1) -> bytes:
+    """A picture carrying EXIF as a phone writes it: GPS position, camera, orientation."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 20), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0112] = orientation  # Orientation
+    gps = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
+    exif[0x8825] = gps  # GPSInfo
+    out = io.BytesIO()
+    image.save(out, format=fmt, exif=exif)
+    return out.getvalue()
+
+
+def test_an_avatar_is_stored_without_its_exif_and_gps(client, alice):
+    from PIL import Image
+
+    client.force_login(alice)
+    for fmt, name in (("JPEG", "me.jpg"), ("WEBP", "me.webp"), ("PNG", "me.png")):
+        upload = _with_gps_exif(fmt)
+        assert b"PhoneMaker" in upload
+        response = client.post(URL, {**_form(alice), "avatar": _upload(name, upload)})
+        assert response.status_code == 302, fmt
+        alice.refresh_from_db()
+        stored = Path(alice.avatar.path).read_bytes()
+        assert b"PhoneMaker" not in stored, fmt
+        with Image.open(alice.avatar.path) as image:
+            assert image.format == fmt
+            assert not image.getexif(), fmt
+            assert image.size == (40, 20)
+
+
+def test_the_orientation_exif_asked_for_is_applied_before_it_is_dropped(client, alice):
+    from PIL import Image
+
+    client.force_login(alice)
+    rotated = _with_gps_exif("JPEG", orientation=6)  # "rotate 90° clockwise to display"
+    response = client.post(URL, {**_form(alice), "avatar": _upload("me.jpg", rotated)})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    with Image.open(alice.avatar.path) as image:
+        assert image.size == (20, 40)  # displayed the right way up
+        assert not image.getexif()
