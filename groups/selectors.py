@@ -122,3 +122,8 @@ def is_banned(group_id: int | None, member) -> bool:
     if group_id is None or member is None or not member.is_authenticated:
         return False
     return GroupBan.objects.filter(group_id=group_id, member=member).exists()
+
+
+def group_bans(group: Group):
+    """The group's bans, newest first, with the banned member's identity."""
+    return GroupBan.objects.filter(group=group).select_related("member").order_by("-created_at")

@@ -36,7 +36,10 @@ def group_create(
 
 
 def group_join(*, group: Group, member) -> Membership:
-    """Join a public group at once; ask to join a private one."""
+    """Join a public group at once; ask to join a private one. A member the group banned
+    can do neither until a manager lifts the ban."""
+    if GroupBan.objects.filter(group=group, member=member).exists():
+        raise PermissionDenied("You were banned from this group.")
     status = Membership.Status.PENDING if group.is_private else Membership.Status.ACTIVE
     try:
         with transaction.atomic():
@@ -134,6 +137,16 @@ def membership_demote(*, actor, membership: Membership) -> Membership:
         membership.role = Membership.Role.MEMBER
         membership.save(update_fields=["role"])
     return membership
+
+
+def member_unban(*, group: Group, member) -> GroupBan | None:
+    """Lift a member's ban; the ban lifted, or None if there was none. The caller has
+    checked the actor's right and writes the audit entry (rooms.moderation.services)."""
+    with transaction.atomic():
+        ban = GroupBan.objects.select_for_update().filter(group=group, member=member).first()
+        if ban is not None:
+            ban.delete()
+    return ban
 
 
 def member_ban(*, group: Group, member, banned_by, reason: str = "") -> tuple[GroupBan, str | None]:

@@ -45,7 +45,11 @@ def group_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def group_join(request: HttpRequest, slug: str) -> HttpResponse:
     group = selectors.group_get(slug)
-    membership = services.group_join(group=group, member=request.user)
+    try:
+        membership = services.group_join(group=group, member=request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return redirect(group)
     if membership.is_active:
         messages.success(request, f"Welcome to {group.name}.")
     else:

@@ -84,4 +84,7 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
         context["events"] = upcoming_events_for(viewer, group_id=group.pk, limit=10)
         if membership is not None and membership.can_manage:
             context["requests"] = group_selectors.pending_requests(group)
+            context["bans"] = group_selectors.group_bans(group)[:100]
+    if viewer is not None and membership is None:
+        context["banned"] = group_selectors.is_banned(group.pk, viewer)
     return render(request, "groups/group_detail.html", context)

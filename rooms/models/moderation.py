@@ -111,6 +111,7 @@ class AuditAction(models.TextChoices):
     MEMBER_SUSPEND = "member.suspend", "Suspended"
     MEMBER_UNSUSPEND = "member.unsuspend", "Lifted a suspension"
     GROUP_BAN = "group.ban", "Banned from a group"
+    GROUP_UNBAN = "group.unban", "Lifted a group ban"
     REPORT_ASSIGN = "report.assign", "Took a report"
     REPORT_RESOLVE = "report.resolve", "Resolved a report"
     REPORT_DISMISS = "report.dismiss", "Dismissed a report"

@@ -194,6 +194,19 @@ def room_member_action(request: HttpRequest, room_id: int, member_id: int, actio
 
 @require_POST
 @login_required
+def group_unban(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
+    group = get_object_or_404(Group, slug=slug)
+    member = get_object_or_404(Member, pk=member_id)
+    return _act(
+        request,
+        group.get_absolute_url(),
+        lambda: moderation.group_unban(actor=request.user, group=group, member=member),
+        f"{member.display_name} may join {group.name} again.",
+    )
+
+
+@require_POST
+@login_required
 def group_ban(request: HttpRequest, slug: str, member_id: int) -> HttpResponse:
     group = get_object_or_404(Group, slug=slug)
     member = get_object_or_404(Member, pk=member_id)

@@ -252,6 +252,25 @@ def _suspension(member) -> dict:
 # --- Groups ---------------------------------------------------------------------------------
 
 
+def group_unban(*, actor, group: Group, member, reason: str = "") -> None:
+    """Lift a member's group ban, so that they may join again. Those who may ban may."""
+    with transaction.atomic():
+        if not (manages_group(actor, group.pk) or is_platform_moderator(actor)):
+            raise PermissionDenied("Only the group's managers can lift bans.")
+        ban = group_services.member_unban(group=group, member=member)
+        if ban is None:
+            raise ModerationError(f"{member.display_name} isn't banned from this group.")
+        audit(
+            actor=actor,
+            action=AuditAction.GROUP_UNBAN,
+            target_member=member,
+            group=group,
+            reason=reason,
+            before={"banned": True, "reason": ban.reason},
+            after={"banned": False},
+        )
+
+
 def group_ban(*, actor, group: Group, member, reason: str = "") -> GroupBan:
     """Keep a member out of a group, its rooms and its events. Group managers and platform
     moderators may; the owner can't be banned."""

@@ -31,4 +31,5 @@ urlpatterns = [
         name="room_ban",
     ),
     path("groups/<slug:slug>/ban/<int:member_id>/", actions.group_ban, name="group_ban"),
+    path("groups/<slug:slug>/unban/<int:member_id>/", actions.group_unban, name="group_unban"),
 ]
