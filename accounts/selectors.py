@@ -1,6 +1,6 @@
 """Reads about members, each a bounded number of queries."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Block, Member
@@ -31,6 +31,18 @@ def is_blocked_between(a: Member, b: Member) -> bool:
         Block.objects.filter(blocker=a, blocked=b).exists()
         or Block.objects.filter(blocker=b, blocked=a).exists()
     )
+
+
+def blocked_either_way(member: Member, others) -> set[int]:
+    """Ids of those among `others` who blocked `member` or whom `member` blocked (one
+    query). Such a pair can't invite each other to anything, whoever blocked whom."""
+    ids = {o.pk for o in others}
+    if not ids:
+        return set()
+    pairs = Block.objects.filter(
+        Q(blocker=member, blocked_id__in=ids) | Q(blocked=member, blocker_id__in=ids)
+    ).values_list("blocker_id", "blocked_id")
+    return {b if a == member.pk else a for a, b in pairs}
 
 
 def blocked_ids(member: Member) -> set[int]:

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone as django_timezone
 
 from accounts.notifications import notify
+from accounts.selectors import blocked_either_way
 from events.errors import EventError
 from events.models import (
     EXTENDED_MAX,
@@ -79,6 +80,12 @@ def _check_invitees(*, host, group, visibility: str, speakers: Sequence, cohosts
         raise EventError(
             f"Invite each person once, as speaker or co-host: {names}", field="cohosts"
         )
+    for field, members in (("speakers", speakers), ("cohosts", cohosts)):
+        barred = blocked_either_way(host, members)
+        if barred:
+            # Whoever blocked whom: the invitation would reach someone who wants none.
+            names = ", ".join(m.display_name for m in members if m.pk in barred)
+            raise EventError(f"You can't invite {names}.", field=field)
     if len(speakers) + len(cohosts) > MAX_INVITED:
         raise EventError(
             f"The stage holds {STAGE_SIZE}: invite at most {MAX_INVITED} speakers and co-hosts.",

@@ -25,17 +25,21 @@ def room_create(request: HttpRequest) -> HttpResponse:
         form = RoomForm(request.POST, host=request.user)
         if form.is_valid():
             data = form.cleaned_data
-            room = services.room_create(
-                host=request.user,
-                title=data["title"],
-                description=data["description"],
-                speakers=data["speakers"],
-                group=data["group"],
-                visibility=data["visibility"],
-                max_speakers=data["max_speakers"],
-            )
-            messages.success(request, "Room created. Start it when your speakers are ready.")
-            return redirect(room)
+            try:
+                room = services.room_create(
+                    host=request.user,
+                    title=data["title"],
+                    description=data["description"],
+                    speakers=data["speakers"],
+                    group=data["group"],
+                    visibility=data["visibility"],
+                    max_speakers=data["max_speakers"],
+                )
+            except ValueError as exc:
+                form.add_error("speakers", str(exc))
+            else:
+                messages.success(request, "Room created. Start it when your speakers are ready.")
+                return redirect(room)
     else:
         form = RoomForm(host=request.user, initial=request.GET.dict())
     return render(request, "rooms/room_form.html", {"form": form})

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.notifications import notify_followers_live
+from accounts.selectors import blocked_either_way
 from groups.selectors import active_member_ids
 from rooms.errors import Conflict, NotAllowed
 from rooms.models import AuditAction, Participant, Role, Room
@@ -30,6 +31,10 @@ def room_create(
     moderators = [m for m in moderators if m.pk != host.pk]
     if len(speakers) + len(moderators) + 1 > max_speakers:
         raise ValueError(f"The stage holds at most {max_speakers} people.")
+    barred = blocked_either_way(host, [*speakers, *moderators])
+    if barred:
+        names = ", ".join(m.display_name for m in [*speakers, *moderators] if m.pk in barred)
+        raise ValueError(f"You can't invite {names}.")
     with transaction.atomic():
         room = Room.objects.create(
             title=title,

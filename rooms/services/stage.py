@@ -40,6 +40,8 @@ def speaker_invite(*, room_id: int, actor, member_id: int) -> None:
         target = change.target
         if Block.objects.filter(blocker=actor, blocked_id=member_id).exists():
             raise NotAllowed("You've blocked this member.")
+        if Block.objects.filter(blocker_id=member_id, blocked=actor).exists():
+            raise NotAllowed("You can't invite this member.")
         require_seat(change.room)
         if target.invited_at is not None:
             return

@@ -136,3 +136,76 @@ def test_blocks_are_one_way(alice, bob, carol):
     Block.objects.create(blocker=carol, blocked=bob)
 
     assert logged_in(carol).get(f"/rooms/{room.pk}/").status_code == 200
+
+
+# --- Blocks where invitations start (issue 12, finding 3) -------------------------------
+
+
+def _event_form(**overrides) -> dict:
+    return {
+        "title": "Scaling Postgres",
+        "description": "",
+        "starts": "2030-03-10T09:00",
+        "ends": "2030-03-10T10:30",
+        "timezone": "UTC",
+        "group": "",
+        "visibility": "public",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize("who_blocked", ["invitee", "host"])
+def test_a_block_either_way_stops_an_event_invitation(alice, carol, who_blocked):
+    from accounts.models import Notification
+    from events.models import EventSpeaker
+
+    if who_blocked == "invitee":
+        block_create(blocker=alice, blocked=carol)  # alice doesn't want carol's invitations
+    else:
+        block_create(blocker=carol, blocked=alice)
+    client = logged_in(carol)
+    for _ in range(3):
+        response = client.post("/events/new/", _event_form(speakers="alice-moreau"))
+        assert response.status_code == 200  # the form again, with the error
+        assert "You can&#x27;t invite Alice Moreau." in response.content.decode()
+    assert not EventSpeaker.objects.filter(member=alice).exists()
+    assert not Notification.objects.filter(recipient=alice).exists()
+
+
+@pytest.mark.parametrize("who_blocked", ["speaker", "host"])
+def test_a_block_either_way_keeps_a_member_off_a_rooms_designated_speakers(
+    alice, carol, who_blocked
+):
+    if who_blocked == "speaker":
+        block_create(blocker=alice, blocked=carol)
+    else:
+        block_create(blocker=carol, blocked=alice)
+    response = logged_in(carol).post(
+        "/rooms/new/",
+        {
+            "title": "Ask me anything",
+            "description": "",
+            "speakers": "alice-moreau",
+            "visibility": "public",
+            "max_speakers": 10,
+            "group": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "You can&#x27;t invite Alice Moreau." in response.content.decode()
+    assert not Participant.objects.filter(member=alice).exists()
+    profile = logged_in(alice).get("/in/alice-moreau/").content.decode()
+    assert "Ask me anything" not in profile
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_member_who_blocked_the_host_cant_be_invited_to_speak(alice, carol):
+    room = await database_sync_to_async(make_room)(alice)
+    await database_sync_to_async(block_create)(blocker=carol, blocked=alice)
+    await database_sync_to_async(present)(room, alice)
+    await database_sync_to_async(present)(room, carol)
+    with pytest.raises(NotAllowed):
+        await database_sync_to_async(services.speaker_invite)(
+            room_id=room.pk, actor=alice, member_id=carol.pk
+        )
