@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from accounts import notifications, selectors, services
 from accounts.forms import NotificationPreferencesForm, ProfileForm
 from accounts.models import Member
+from config.limits import MESSAGES, over_limit
 
 
 def people(request: HttpRequest, handle: str, which: str) -> HttpResponse:
@@ -41,11 +42,14 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/profile_edit.html", {"form": form})
 
 
-def _relation_action(action):
+def _relation_action(action, limit: str | None = None):
     @login_required
     @require_POST
     def view(request: HttpRequest, handle: str) -> HttpResponse:
         target = selectors.member_get(handle)
+        if limit is not None and over_limit(request, limit):
+            messages.error(request, MESSAGES[limit])
+            return redirect(target.get_absolute_url())
         try:
             message = action(request.user, target)
         except PermissionDenied as exc:
@@ -77,7 +81,7 @@ def _unblock(viewer: Member, target: Member) -> str:
     return f"You unblocked {target.display_name}."
 
 
-follow = _relation_action(_follow)
+follow = _relation_action(_follow, limit="follow")  # each follow notifies
 unfollow = _relation_action(_unfollow)
 block = _relation_action(_block)
 unblock = _relation_action(_unblock)

@@ -242,6 +242,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 # Any request body over this is refused by the server with 413 before it is buffered
 # (config/body_limit.py): the avatar upload and its form fit.
+# What one member may create or send, per period (config/limits.py, django-ratelimit).
+RATE_LIMITS = {
+    "room.create": "10/h",
+    "group.create": "5/h",
+    "event.create": "10/h",
+    "report.create": "20/h",
+    "follow": "100/h",
+}
 MAX_REQUEST_BODY = env_int("MAX_REQUEST_BODY", 3 * 1024 * 1024, minimum=64 * 1024)
 
 # --- Security -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from config.limits import MESSAGES, over_limit
 from events import ics, selectors, services
 from events.errors import EventError
 from events.forms import EventForm
@@ -29,6 +30,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
 def event_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = EventForm(request.POST, request.FILES, host=request.user)
+        if over_limit(request, "event.create"):
+            form.add_error(None, MESSAGES["event.create"])
+            return render(request, "events/event_form.html", {"form": form}, status=429)
         if form.is_valid():
             data = form.cleaned_data
             try:

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.limits import MESSAGES, over_limit
 from groups import selectors, services
 from groups.forms import GroupForm
 from groups.models import Membership
@@ -20,6 +21,9 @@ def group_list(request: HttpRequest) -> HttpResponse:
 def group_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GroupForm(request.POST)
+        if over_limit(request, "group.create"):
+            form.add_error(None, MESSAGES["group.create"])
+            return render(request, "groups/group_form.html", {"form": form}, status=429)
         if form.is_valid():
             data = form.cleaned_data
             try:

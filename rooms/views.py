@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.limits import MESSAGES, over_limit
 from rooms import permissions, protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.forms import RoomForm
@@ -23,6 +24,9 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def room_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RoomForm(request.POST, host=request.user)
+        if over_limit(request, "room.create"):
+            form.add_error(None, MESSAGES["room.create"])
+            return render(request, "rooms/room_form.html", {"form": form}, status=429)
         if form.is_valid():
             data = form.cleaned_data
             try:

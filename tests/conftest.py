@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Member
@@ -73,6 +74,8 @@ def _database_settles(request, _django_db_helper):
 def _fast_and_isolated(settings, tmp_path):
     # Hashing with the real hasher costs ~0.3 s per login; uploads go to a temp folder.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Rate limits (allauth's and config/limits.py) count in the process's cache.
+    cache.clear()
     settings.MEDIA_ROOT = tmp_path / "uploads"
     # WebRTC in tests stays on loopback.
     settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]

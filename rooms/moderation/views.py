@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from accounts.models import Member
+from config.limits import MESSAGES, over_limit
 from rooms import permissions
 from rooms.models import (
     STAGE_ROLES,
@@ -202,6 +203,10 @@ def report_create(request: HttpRequest) -> HttpResponse:
                 messages.error(request, "You can't report that room.")
                 return redirect("home")
     form = ReportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and over_limit(request, "report.create"):
+        form.add_error(None, MESSAGES["report.create"])
+        context = {"form": form, "member": member, "room": room}
+        return render(request, "moderation/report_form.html", context, status=429)
     if request.method == "POST" and form.is_valid():
         try:
             _, merged = moderation.report_file(

@@ -1,0 +1,33 @@
+"""Per-member rate limits on what a member creates or sends to others, with
+django-ratelimit on Django's cache. Each view asks `over_limit()` before acting; the
+limits (per member, a count per period) are the RATE_LIMITS setting.
+
+Logins, signups and password resets have allauth's own limits (ACCOUNT_RATE_LIMITS);
+room socket traffic has the consumer's token buckets (rooms/consumers.py).
+
+The cache is the process's (LocMemCache): with several nodes, each counts on its own, so
+a member gets up to N times the limit across N nodes.
+"""
+
+from django.conf import settings
+from django_ratelimit.core import is_ratelimited
+
+MESSAGES = {
+    "room.create": "You've created many rooms in a short time. Try again later.",
+    "group.create": "You've created many groups in a short time. Try again later.",
+    "event.create": "You've scheduled many events in a short time. Try again later.",
+    "report.create": "You've sent many reports in a short time. Try again later.",
+    "follow": "You've followed many people in a short time. Try again later.",
+}
+
+
+def over_limit(request, action: str) -> bool:
+    """Count this request against the member's limit for `action`; True once over it."""
+    return is_ratelimited(
+        request,
+        group=f"podium.{action}",
+        key="user",
+        rate=settings.RATE_LIMITS[action],
+        method=["POST"],
+        increment=True,
+    )
