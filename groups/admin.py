@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from config.view_only import ViewOnly
 from groups.models import Group, GroupBan, Membership
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ViewOnly, admin.TabularInline):
     model = Membership
     extra = 0
     raw_id_fields = ["member"]
@@ -23,7 +24,7 @@ class GroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["member", "group", "role", "status", "created_at"]
     list_filter = ["role", "status"]
     search_fields = ["member__display_name", "member__email", "group__name"]
@@ -33,17 +34,9 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(GroupBan)
-class GroupBanAdmin(admin.ModelAdmin):
-    """Read-only: bans go through rooms.moderation.services.group_ban (live ejection and audit)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class GroupBanAdmin(ViewOnly, admin.ModelAdmin):
+    """Bans go through rooms.moderation.services (group_ban, group_unban: live ejection,
+    audit)."""
 
     list_display = ["__str__", "banned_by", "reason", "created_at"]
     search_fields = ["member__display_name", "group__name", "reason"]

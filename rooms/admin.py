@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from config.view_only import ViewOnly
 from rooms.models import AuditEntry, Participant, Report, Room, RoomBan, Warning
 from rooms.moderation import services as moderation
 
 
-class ParticipantInline(admin.TabularInline):
+class ParticipantInline(ViewOnly, admin.TabularInline):
     model = Participant
     extra = 0
     raw_id_fields = ["member"]
@@ -13,21 +14,7 @@ class ParticipantInline(admin.TabularInline):
     fields = ["member", "role", "muted", "hand_raised_at", "is_present", "joined_at", "left_at"]
 
 
-class ReadOnlyBanMixin:
-    """Bans are made by the moderation services, which eject the member live and write the
-    audit entry; the admin shows them but doesn't make, change or lift them."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class RoomBanInline(ReadOnlyBanMixin, admin.TabularInline):
+class RoomBanInline(ViewOnly, admin.TabularInline):
     model = RoomBan
     extra = 0
     fk_name = "room"
@@ -48,7 +35,7 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["member", "room", "role", "muted", "is_present", "joined_at"]
     list_filter = ["role", "muted", "is_present"]
     search_fields = ["member__display_name", "room__title"]
@@ -58,7 +45,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoomBan)
-class RoomBanAdmin(ReadOnlyBanMixin, admin.ModelAdmin):
+class RoomBanAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["__str__", "banned_by", "reason", "created_at"]
     search_fields = ["member__display_name", "room__title", "reason"]
     raw_id_fields = ["member", "room", "banned_by"]
