@@ -242,6 +242,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 # Any request body over this is refused by the server with 413 before it is buffered
 # (config/body_limit.py): the avatar upload and its form fit.
+# Each room socket: a burst of this many messages, then this many a second (rooms/consumers.py).
+ROOM_MESSAGE_BURST = env_int("ROOM_MESSAGE_BURST", 20, minimum=1)
+ROOM_MESSAGES_PER_SECOND = env_int("ROOM_MESSAGES_PER_SECOND", 5, minimum=1)
 # What one member may create or send, per period (config/limits.py, django-ratelimit).
 RATE_LIMITS = {
     "room.create": "10/h",

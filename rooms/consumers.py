@@ -36,8 +36,9 @@ from rooms.protocol import Close
 log = logging.getLogger(__name__)
 
 # A burst of RATE_BURST messages, then RATE_PER_SECOND; a socket that keeps flooding is closed.
-RATE_BURST = 20
-RATE_PER_SECOND = 5.0
+# (Settings, so that a test node can take a fuzzer's thousands of messages a second.)
+RATE_BURST = settings.ROOM_MESSAGE_BURST
+RATE_PER_SECOND = float(settings.ROOM_MESSAGES_PER_SECOND)
 FLOOD_CLOSE_AFTER = 40
 # Opening sockets: at most CONNECTS_PER_WINDOW per member per room in CONNECT_WINDOW seconds,
 # and at most MAX_SOCKETS_PER_MEMBER open at once (a newer tab replaces the older one).
