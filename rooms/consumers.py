@@ -46,6 +46,34 @@ CONNECTS_PER_WINDOW = 10
 CONNECT_WINDOW = 10.0
 MAX_SOCKETS_PER_MEMBER = 3
 
+# The whole audience of one room together, per process: reactions past this rate are
+# dropped, hand toggles past this rate refused, so that an audience can't queue work ahead
+# of the moderators' actions on the one ORM thread (every hand toggle is a transaction).
+REACTIONS_PER_SECOND = 10
+HAND_TOGGLES_PER_SECOND = 20
+AUDIENCE_TOGGLES = frozenset({"hand.raise", "hand.lower"})
+_reaction_buckets: dict[int, list[float]] = {}  # room -> [tokens, when]
+_hand_buckets: dict[int, list[float]] = {}
+
+
+def _room_allows(buckets: dict[int, list[float]], room_id: int, rate: float) -> bool:
+    """A token bucket per room (a burst of one second's worth); rooms gone idle for a
+    minute are forgotten."""
+    now = time.monotonic()
+    bucket = buckets.get(room_id)
+    if bucket is None:
+        if len(buckets) > 1000:
+            for old in [r for r, (_, at) in buckets.items() if now - at > 60]:
+                del buckets[old]
+        bucket = buckets[room_id] = [rate, now]
+    bucket[0] = min(rate, bucket[0] + (now - bucket[1]) * rate)
+    bucket[1] = now
+    if bucket[0] < 1:
+        return False
+    bucket[0] -= 1
+    return True
+
+
 # Plain dicts, pruned: a key is kept only while it has a recent connect or an open socket,
 # so that room numbers nobody can join leave nothing behind.
 _recent_connects: dict[tuple[int, int], deque] = {}
@@ -292,6 +320,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _dispatch(self, message) -> None:
+        if message.type == "reaction":
+            await self._react(message.emoji)
+            return
+        if message.type in AUDIENCE_TOGGLES and not _room_allows(
+            _hand_buckets, self.room_id, HAND_TOGGLES_PER_SECOND
+        ):
+            await self.send(
+                text_data=protocol.error("rate_limited", "The room is busy; try again shortly.")
+            )
+            return
         if message.type == "state.sync":
             snapshot = await database_sync_to_async(selectors.room_state)(
                 room_id=self.room_id, member=self.member
@@ -308,6 +346,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         service, fields = ACTIONS[message.type]
         kwargs = {KWARG_NAMES[name]: getattr(message, name) for name in fields}
         await database_sync_to_async(service)(room_id=self.room_id, actor=self.member, **kwargs)
+
+    async def _react(self, emoji: str) -> None:
+        """A reaction is gone as soon as it is shown: it needs no row, lock or ORM hop, only
+        a member present in the room (which this joined socket is; a removed or banned
+        member's socket is closed). Past the room's share per second, reactions are
+        dropped: one emoji among hundreds is never missed, a backlog would be."""
+        if not _room_allows(_reaction_buckets, self.room_id, REACTIONS_PER_SECOND):
+            return
+        text = protocol.reaction(member=self.member.pk, emoji=emoji)
+        await self.channel_layer.group_send(
+            broadcast.room_group(self.room_id), {"type": "room.event", "text": text}
+        )
 
     # --- Media ------------------------------------------------------------------------------
 

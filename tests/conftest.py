@@ -20,6 +20,7 @@ from accounts.models import Member
 from accounts.services import member_sync_verified_domain
 from events.models import Event
 from groups.models import Group, Membership
+from rooms import consumers as room_consumers
 from rooms import services as room_services
 from rooms import snapshots
 from tests.live import live_daphne  # noqa: F401 - a fixture for every test that needs a real server
@@ -74,8 +75,11 @@ def _database_settles(request, _django_db_helper):
 def _fast_and_isolated(settings, tmp_path):
     # Hashing with the real hasher costs ~0.3 s per login; uploads go to a temp folder.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Rate limits (allauth's and config/limits.py) count in the process's cache.
+    # Rate limits (allauth's and config/limits.py) count in the process's cache, the room
+    # audience's in the consumer.
     cache.clear()
+    room_consumers._reaction_buckets.clear()
+    room_consumers._hand_buckets.clear()
     settings.MEDIA_ROOT = tmp_path / "uploads"
     # WebRTC in tests stays on loopback.
     settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
