@@ -378,6 +378,13 @@ def test_kernel_receive_times_convert_to_the_monotonic_clock():
     with socket.socket(*udp) as rx, socket.socket(*udp) as tx:
         rx.bind(("127.0.0.1", 0))
         rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        # The kernel turns receive timestamps on for the whole stack lazily (a static key,
+        # switched by deferred work when the first socket asks): until it has, a datagram
+        # is stamped when it is read. One warm-up datagram, read after a pause, gives it
+        # the time to.
+        tx.sendto(b"warm-up", rx.getsockname())
+        time.sleep(0.1)
+        rx.recvmsg(2048, ANCILLARY)
         before = time.monotonic_ns()
         tx.sendto(b"x", rx.getsockname())
         sent = time.monotonic_ns()
