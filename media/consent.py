@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import random
+import socket
 import struct
 
 from aioice import ice, stun
@@ -70,27 +71,31 @@ _EXPECTED = {
 }
 
 
+def _integrity(data: bytes, pos: int, key: bytes) -> bytes:
+    """MESSAGE-INTEGRITY for a message whose attribute would start at pos (RFC 8489)."""
+    return hmac.digest(key, _with_length(data, pos, 24), "sha1")
+
+
+def _fingerprint(data: bytes, pos: int) -> int:
+    """FINGERPRINT for a message whose attribute would start at pos (RFC 8489)."""
+    return binascii.crc32(_with_length(data, pos, 8)) ^ stun.FINGERPRINT_XOR
+
+
 def _signed(head: bytes, body: bytes, key: bytes) -> bytes:
     """A message of type and transaction id `head` (20 header bytes, any length) with
     attributes `body`, plus MESSAGE-INTEGRITY and FINGERPRINT as aioice adds them."""
-    length = len(body) + 24
-    covered = head[:2] + length.to_bytes(2, "big") + head[4:20] + body
-    signed = covered + _MI_ATTR + hmac.digest(key, covered, "sha1")
-    length += 8
-    signed = signed[:2] + length.to_bytes(2, "big") + signed[4:]
-    return signed + _FINGERPRINT.pack(
-        _FINGERPRINT_TYPE, 4, binascii.crc32(signed) ^ stun.FINGERPRINT_XOR
-    )
+    unsigned = head[:20] + body
+    signed = unsigned + _MI_ATTR + _integrity(unsigned, len(unsigned), key)
+    signed = _with_length(signed, len(signed), 8)
+    return signed + _FINGERPRINT.pack(_FINGERPRINT_TYPE, 4, _fingerprint(signed, len(signed)))
 
 
 def _authentic(data: bytes, mi_pos: int, fp_pos: int | None, key: bytes) -> bool:
     """Whether MESSAGE-INTEGRITY at mi_pos (and FINGERPRINT at fp_pos, if any) hold."""
-    if fp_pos is not None:
-        fingerprint = struct.unpack_from("!I", data, fp_pos + 4)[0]
-        if fingerprint != binascii.crc32(_with_length(data, fp_pos, 8)) ^ stun.FINGERPRINT_XOR:
-            return False
-    expected = hmac.digest(key, _with_length(data, mi_pos, 24), "sha1")
-    return hmac.compare_digest(data[mi_pos + 4 : mi_pos + 24], expected)
+    stated = struct.unpack_from("!I", data, fp_pos + 4)[0] if fp_pos is not None else None
+    if fp_pos is not None and stated != _fingerprint(data, fp_pos):
+        return False
+    return hmac.compare_digest(data[mi_pos + 4 : mi_pos + 24], _integrity(data, mi_pos, key))
 
 
 def _with_length(data: bytes, pos: int, extra: int) -> bytes:
@@ -98,15 +103,15 @@ def _with_length(data: bytes, pos: int, extra: int) -> bytes:
     return data[:2] + (pos - 20 + extra).to_bytes(2, "big") + data[4:pos]
 
 
-def _scan(data: bytes) -> tuple[int | None, int | None, dict[int, int]] | None:
-    """The positions of MESSAGE-INTEGRITY and FINGERPRINT and of the attributes before
-    MESSAGE-INTEGRITY, or None if the message isn't well-formed STUN."""
+def _scan(data: bytes) -> tuple[int | None, int | None, dict[int, tuple[int, int]]] | None:
+    """The positions of MESSAGE-INTEGRITY and FINGERPRINT, and the (position, length) of
+    the attributes before MESSAGE-INTEGRITY, or None if the message isn't well-formed STUN."""
     size = len(data)
     if size < 20 or data[4:8] != _COOKIE_BYTES or 20 + int.from_bytes(data[2:4], "big") != size:
         return None
     pos = 20
     mi_pos = fp_pos = None
-    seen: dict[int, int] = {}
+    seen: dict[int, tuple[int, int]] = {}
     while pos + 4 <= size:
         kind, length = _ATTR.unpack_from(data, pos)
         if pos + 4 + length > size:
@@ -121,7 +126,7 @@ def _scan(data: bytes) -> tuple[int | None, int | None, dict[int, int]] | None:
                     return None
                 mi_pos = pos
             else:
-                seen[kind] = pos
+                seen[kind] = (pos, length)
         pos += 4 + length + (-length % 4)
     if pos != size:
         return None
@@ -131,30 +136,15 @@ def _scan(data: bytes) -> tuple[int | None, int | None, dict[int, int]] | None:
 def _xor_mapped_address(addr: tuple, transaction_id: bytes) -> bytes | None:
     host, port = addr[0], addr[1]
     try:
-        packed = _pack_host(host)
-    except ValueError:
-        return None
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except (OSError, TypeError):
+        return None  # not a plain address (a scoped IPv6 one, say): aioice answers it
     pad = _COOKIE_BYTES + transaction_id
     value = (port ^ (_COOKIE >> 16)).to_bytes(2, "big") + bytes(
         b ^ p for b, p in zip(packed, pad, strict=False)
     )
     family = b"\x00\x01" if len(packed) == 4 else b"\x00\x02"
     return _ATTR.pack(_XOR_MAPPED_ADDRESS, 4 + len(packed)) + family + value
-
-
-_packed_hosts: dict[str, bytes] = {}
-
-
-def _pack_host(host: str) -> bytes:
-    packed = _packed_hosts.get(host)
-    if packed is None:
-        import ipaddress
-
-        packed = ipaddress.ip_address(host).packed
-        if len(_packed_hosts) > 4096:
-            _packed_hosts.clear()
-        _packed_hosts[host] = packed
-    return packed
 
 
 def answer(protocol, data: bytes, addr: tuple) -> bool:
@@ -196,20 +186,16 @@ def answer(protocol, data: bytes, addr: tuple) -> bool:
     if mi_pos is None:
         return False
     role = _ICE_CONTROLLED if connection.ice_controlling else _ICE_CONTROLLING
-    for attribute, at in seen.items():
-        length = int.from_bytes(data[at + 2 : at + 4], "big")
+    for attribute, (_, length) in seen.items():
         if attribute == _USERNAME or (attribute, length) in _EXPECTED[role]:
             continue
         if attribute in stun.ATTRIBUTES_BY_TYPE or attribute < 0x8000:
             # A role conflict, anything else aioice reads or should refuse (a
             # comprehension-required attribute it doesn't know), or a bad length.
             return False
-    at = seen.get(_USERNAME)
-    if at is None:
-        return False
-    length = int.from_bytes(data[at + 2 : at + 4], "big")
+    at, length = seen.get(_USERNAME, (0, -1))
     username = f"{connection.local_username}:{connection.remote_username}".encode()
-    if data[at + 4 : at + 4 + length] != username:
+    if length != len(username) or data[at + 4 : at + 4 + length] != username:
         return False
     key = connection.local_password.encode("utf8")
     if not _authentic(data, mi_pos, fp_pos, key):
@@ -247,7 +233,7 @@ class _Sent:
 class _Consent:
     """One connection's consent: its checks in flight, its failures, and its end."""
 
-    __slots__ = ("connection", "failures", "in_flight", "lost", "sent_at", "templates")
+    __slots__ = ("connection", "failures", "in_flight", "lost", "sent_at", "template")
 
     def __init__(self, connection: ice.Connection, lost: asyncio.Future) -> None:
         self.connection = connection
@@ -255,7 +241,7 @@ class _Consent:
         self.failures = 0
         self.sent_at = 0.0
         self.in_flight: list[tuple] = []  # (protocol, transaction id, _Sent)
-        self.templates: dict = {}
+        self.template: tuple = (None, b"")  # (what it was built for, the request's body)
 
     def send(self) -> int:
         """One binding request on each nominated pair, as aioice's query_consent sends;
@@ -267,11 +253,11 @@ class _Consent:
             if protocol.transport is None or protocol.transport.is_closing():
                 continue
             shape = (pair, connection.ice_controlling, connection.remote_username)
-            body = self.templates.get(shape)
-            if body is None:
+            if self.template[0] != shape:
                 request = connection.build_request(pair, nominate=False)
-                body = bytes(request)[20:]  # no attribute depends on the transaction id
-                self.templates = {shape: body}
+                # No attribute depends on the transaction id.
+                self.template = (shape, bytes(request)[20:])
+            body = self.template[1]
             tid = os.urandom(12)
             sent = _Sent(key)
             protocol.transactions[tid] = sent
@@ -305,22 +291,16 @@ class ConsentClock:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._due: dict[int, list[tuple[_Consent, bool]]] = {}  # grid step -> (consent, judge?)
-        self._count = 0
         self.sent = 0  # checks sent
         self.answered = 0  # checks answered in time
         self.lost = 0  # connections closed for want of consent
         self._timer: asyncio.TimerHandle | None = None
         self._next_step: int | None = None
 
-    def __len__(self) -> int:
-        return self._count
-
     def start(self, consent: _Consent) -> None:
-        self._count += 1
         self._schedule_send(consent)
 
     def stop(self, consent: _Consent) -> None:
-        self._count -= 1
         consent.forget()
         consent.connection = None  # marks it gone for the steps it is still listed in
 
@@ -330,13 +310,18 @@ class ConsentClock:
         if self._next_step is None or step < self._next_step:
             if self._timer is not None:
                 self._timer.cancel()
-            self._next_step = step
-            self._timer = self.loop.call_at(step * CONSENT_GRID, self._run)
+            self._arm(step)
+
+    def _arm(self, step: int) -> None:
+        self._next_step = step
+        self._timer = self.loop.call_at(step * CONSENT_GRID, self._run)
 
     def _schedule_send(self, consent: _Consent, since: float | None = None) -> None:
-        delay = ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
+        """The next check, CONSENT_INTERVAL x 0.8-1.2 after `since` (default: now)."""
         now = self.loop.time()
-        self._at(max(now, (now if since is None else since) + delay), consent, False)
+        since = now if since is None else since
+        delay = ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random())
+        self._at(max(now, since + delay), consent, False)
 
     def _run(self) -> None:
         self._timer = None
@@ -353,9 +338,7 @@ class ConsentClock:
                     consent.forget()
                     self._schedule_send(consent)
         if self._due:
-            step = min(self._due)
-            self._next_step = step
-            self._timer = self.loop.call_at(step * CONSENT_GRID, self._run)
+            self._arm(min(self._due))
 
     def _step(self, consent: _Consent, judge: bool) -> None:
         if consent.connection._closing:

@@ -143,6 +143,20 @@ def by_hand(server, key: bytes, *attributes: tuple[int, bytes]) -> bytes:
     return consent._signed(head, body, key)
 
 
+def server_side(hub, listener, monkeypatch):
+    """The server's end of the listener's nominated pair, for calling consent.answer()
+    directly: its Connection and protocol, the listener's Connection, the listener's
+    address, the key its checks are signed with, and a list that gets whatever the
+    protocol's transport would send."""
+    server = hub.rooms[ROOM].peers[2]._ice
+    protocol = server._nominated[1].protocol
+    sent: list[bytes] = []
+    monkeypatch.setattr(protocol.transport, "sendto", lambda data, to=None: sent.append(data))
+    addr = tuple(server._nominated[1].remote_addr)
+    key = server.local_password.encode("utf8")
+    return server, protocol, aioice_connection(listener.pc), addr, key, sent
+
+
 def with_attribute(request: stun.Message, name: str, value, key: bytes) -> bytes:
     request.attributes[name] = value
     request.add_message_integrity(key)
@@ -150,17 +164,10 @@ def with_attribute(request: stun.Message, name: str, value, key: bytes) -> bytes
 
 
 @pytest.mark.asyncio
-async def test_anything_unusual_goes_to_aioice_and_nothing_is_sent(hub):
+async def test_anything_unusual_goes_to_aioice_and_nothing_is_sent(hub, monkeypatch):
     listener = await join(hub, 2, Browser())
     try:
-        server = hub.rooms[ROOM].peers[2]._ice
-        protocol = server._nominated[1].protocol
-        browser_side = aioice_connection(listener.pc)
-        addr = tuple(server._nominated[1].remote_addr)
-        key = server.local_password.encode("utf8")
-        sent = []
-        real_sendto = protocol.transport.sendto
-        protocol.transport.sendto = lambda data, to=None: sent.append(data)
+        server, protocol, browser_side, addr, key, sent = server_side(hub, listener, monkeypatch)
 
         def fresh():
             return browser_check(browser_side)
@@ -204,26 +211,20 @@ async def test_anything_unusual_goes_to_aioice_and_nothing_is_sent(hub):
             assert not consent.answer(protocol, data, addr), what
         assert not consent.answer(protocol, good, ("127.0.0.1", 9)), "another address"
         assert sent == []
-        protocol.transport.sendto = real_sendto
     finally:
         await within(hub.close_room(ROOM))
         await listener.close()
 
 
 @pytest.mark.asyncio
-async def test_fuzzed_checks_are_answered_only_when_aioice_would_answer_them_the_same(hub):
+async def test_fuzzed_checks_are_answered_only_when_aioice_would_answer_them_the_same(
+    hub, monkeypatch
+):
     """5,000 mutations of a real check: answer() never raises, and whenever it answers,
     aioice would have taken the same message as a valid check and sent the same bytes."""
     listener = await join(hub, 2, Browser())
     try:
-        server = hub.rooms[ROOM].peers[2]._ice
-        protocol = server._nominated[1].protocol
-        browser_side = aioice_connection(listener.pc)
-        addr = tuple(server._nominated[1].remote_addr)
-        key = server.local_password.encode("utf8")
-        sent = []
-        real_sendto = protocol.transport.sendto
-        protocol.transport.sendto = lambda data, to=None: sent.append(data)
+        server, protocol, browser_side, addr, key, sent = server_side(hub, listener, monkeypatch)
         rng = random.Random(20261202)
         good = bytes(browser_check(browser_side))
         answered = 0
@@ -255,7 +256,6 @@ async def test_fuzzed_checks_are_answered_only_when_aioice_would_answer_them_the
             else:
                 assert sent == []
         assert answered > 0
-        protocol.transport.sendto = real_sendto
     finally:
         await within(hub.close_room(ROOM))
         await listener.close()
