@@ -52,26 +52,43 @@ MAX_SOCKETS_PER_MEMBER = 3
 REACTIONS_PER_SECOND = 10
 HAND_TOGGLES_PER_SECOND = 20
 AUDIENCE_TOGGLES = frozenset({"hand.raise", "hand.lower"})
-_reaction_buckets: dict[int, list[float]] = {}  # room -> [tokens, when]
-_hand_buckets: dict[int, list[float]] = {}
 
 
-def _room_allows(buckets: dict[int, list[float]], room_id: int, rate: float) -> bool:
+class TokenBucket:
+    """`burst` tokens, refilled at `rate` a second; take() spends one if there is one."""
+
+    __slots__ = ("at", "burst", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+_reaction_buckets: dict[int, TokenBucket] = {}  # room -> its audience's bucket
+_hand_buckets: dict[int, TokenBucket] = {}
+
+
+def _room_allows(buckets: dict[int, TokenBucket], room_id: int, rate: float) -> bool:
     """A token bucket per room (a burst of one second's worth); rooms gone idle for a
     minute are forgotten."""
-    now = time.monotonic()
     bucket = buckets.get(room_id)
     if bucket is None:
         if len(buckets) > 1000:
-            for old in [r for r, (_, at) in buckets.items() if now - at > 60]:
+            now = time.monotonic()
+            for old in [r for r, b in buckets.items() if now - b.at > 60]:
                 del buckets[old]
-        bucket = buckets[room_id] = [rate, now]
-    bucket[0] = min(rate, bucket[0] + (now - bucket[1]) * rate)
-    bucket[1] = now
-    if bucket[0] < 1:
-        return False
-    bucket[0] -= 1
-    return True
+        bucket = buckets[room_id] = TokenBucket(rate, rate)
+    return bucket.take()
 
 
 # Plain dicts, pruned: a key is kept only while it has a recent connect or an open socket,
@@ -181,8 +198,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self._connect_allowed(key):
             await self._refuse("rate_limited", "Too many connections; wait a moment.", Close.FLOOD)
             return
-        self.bucket = float(RATE_BURST)
-        self.bucket_at = time.monotonic()
+        self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         self.flood_strikes = 0
         # Join the groups before the member is marked present, so that no event is missed.
         await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
@@ -284,7 +300,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ):
             await self.close(code=Close.TOO_BIG)
             return
-        if not self._take_token():
+        if not self.bucket.take():
             self.flood_strikes += 1
             if self.flood_strikes >= FLOOD_CLOSE_AFTER:
                 await self._refuse("rate_limited", "Too many messages.", Close.FLOOD)
@@ -309,15 +325,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(
                 text_data=protocol.error("server_error", "Something went wrong; try again.")
             )
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        self.bucket = min(RATE_BURST, self.bucket + (now - self.bucket_at) * RATE_PER_SECOND)
-        self.bucket_at = now
-        if self.bucket < 1:
-            return False
-        self.bucket -= 1
-        return True
 
     async def _dispatch(self, message) -> None:
         if message.type == "reaction":
