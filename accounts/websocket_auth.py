@@ -18,6 +18,7 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from config import outage
 from config.batching import Batcher
 
 
@@ -114,7 +115,12 @@ class BatchedAuthMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope) -> None:
         # Channels' SessionMiddleware puts the store in a LazyObject; the batch takes the store.
         store = getattr(scope["session"], "_wrapped", scope["session"])
-        if isinstance(store, DatabaseSessionStore):
-            scope["user"]._wrapped = await _batcher.submit(store)
-        else:
-            scope["user"]._wrapped = await get_user(scope)
+        try:
+            if isinstance(store, DatabaseSessionStore):
+                scope["user"]._wrapped = await _batcher.submit(store)
+            else:
+                scope["user"]._wrapped = await get_user(scope)
+        except outage.DATABASE_DOWN:
+            # Nobody is known: the consumer says "unavailable, try again", not "sign in".
+            scope["user"]._wrapped = AnonymousUser()
+            scope["database_down"] = True

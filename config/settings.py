@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.outage.DatabaseDownMiddleware",  # outermost: a 503 page while the database is away
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -321,7 +322,12 @@ MEDIA_MAX_PEERS = env_int("MEDIA_MAX_PEERS", 2000, minimum=1)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_down": {"()": "config.outage.DatabaseDownFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "aioice": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "aioice": {"level": "WARNING"},
+        "django.request": {"filters": ["database_down"]},
+    },
 }

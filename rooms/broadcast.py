@@ -11,12 +11,14 @@ room's `version`, not on every message arriving: a client that sees a gap sends 
 import asyncio
 import logging
 import time
+from collections import deque
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from config import outage
 from rooms import eventloop, protocol, snapshots
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,57 @@ def member_group(room_id: int, member_id: int) -> str:
     return f"room.{room_id}.member.{member_id}"
 
 
+# Sends that failed while Redis was away, in order, sent again once it answers: a hand
+# raised, a stage change or an ejection made meanwhile still reaches everyone. (Clients skip
+# what their state already holds: every room event carries the room's version.)
+OUTBOX_LIMIT = 10_000
+OUTBOX_RETRY = 0.5  # seconds between tries while Redis is still away
+_outbox: deque[tuple[str, dict]] = deque()  # touched on the event loop only
+_outbox_flushing = False
+
+
 def _send_now(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, message)
+    if not _outbox:  # (else behind those waiting, to keep the order)
+        try:
+            async_to_sync(layer.group_send)(group, message)
+            return
+        except Exception as exc:  # Redis away; the layer has already retried
+            log.warning("broadcast to %s failed, kept to send again: %r", group, exc)
+    if not eventloop.call_soon(_keep, group, message):
+        log.warning("broadcast to %s lost: Redis is away and no event loop runs here", group)
+
+
+def _keep(group: str, message: dict) -> None:
+    global _outbox_flushing
+    if len(_outbox) >= OUTBOX_LIMIT:
+        dropped, _ = _outbox.popleft()
+        log.error("broadcast outbox full: the oldest, to %s, is dropped", dropped)
+    _outbox.append((group, message))
+    if not _outbox_flushing:
+        _outbox_flushing = True
+        eventloop.spawn(_flush_outbox())
+
+
+async def _flush_outbox() -> None:
+    global _outbox_flushing
+    layer = get_channel_layer()
+    sent = 0
+    try:
+        while _outbox:
+            group, message = _outbox[0]
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                await asyncio.sleep(OUTBOX_RETRY)
+                continue
+            _outbox.popleft()
+            sent += 1
+    finally:
+        _outbox_flushing = False
+    log.info("broadcast outbox: %d kept sends delivered", sent)
 
 
 def _after_commit(group: str, message: dict) -> None:
@@ -209,8 +257,10 @@ async def _audience_flush(room_id: int, wait: float) -> None:
         text = await database_sync_to_async(_audience_text)(room_id)
         layer = get_channel_layer()
         await layer.group_send(room_group(room_id), {"type": "room.event", "text": text})
-    except Exception:
+    except outage.DATABASE_DOWN as exc:
         # Clients repair a missed audience update at the next one or with state.sync.
+        log.warning("audience update for room %s: the database is unavailable: %r", room_id, exc)
+    except Exception:
         log.exception("audience update for room %s failed", room_id)
 
 

@@ -7,6 +7,7 @@ server-made (type "room.*") and carry pre-rendered JSON text.
 import asyncio
 import logging
 import time
+import weakref
 from collections import deque
 
 from aiortc.sdp import candidate_from_sdp
@@ -18,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.selectors import blocked_ids
+from config import outage
 from media import MediaError
 from rooms import (
     broadcast,
@@ -98,6 +100,20 @@ _open_sockets: dict[tuple[int, int], int] = {}
 _swept_at = 0.0
 
 
+# The joined room sockets of this process, told to resync when Redis comes back.
+_joined: weakref.WeakSet = weakref.WeakSet()
+
+
+def resync_all() -> int:
+    """Tell every joined socket here that events may have been lost (Redis was away): each
+    client asks for the whole state, at a moment of its own choosing. Returns how many."""
+    text = protocol.resync()
+    sockets = [s for s in _joined if s.joined and not s.closing]
+    for sock in sockets:
+        spawn(sock.send(text_data=text))
+    return len(sockets)
+
+
 def open_socket_count() -> int:
     """Room sockets this process holds (a draining node waits for them to move)."""
     return sum(_open_sockets.values())
@@ -126,6 +142,16 @@ ACTIONS = {
 }
 KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
 
+UNAVAILABLE_MESSAGE = "Podium can't reach its database for a moment. Reconnecting…"
+
+
+def _kind(text: str) -> str:
+    """The frame's type, for a log line (never more than a short word of client input)."""
+    try:
+        return protocol.parse_inbound(text).type
+    except Exception:
+        return "a message"
+
 
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
@@ -135,6 +161,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     has_media = False
     closing = False
     counted = False  # this socket holds one of its member's MAX_SOCKETS_PER_MEMBER
+    hidden: frozenset | set = frozenset()  # blocked either way, as last read (hand queue)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -151,10 +178,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.has_media = False
             await media_bridge.hub().detach(self.room_id, self.member.pk, self.channel_name)
         self._uncount()
+        _joined.discard(self)
         if self.joined:
             self.joined = False
-            await database_sync_to_async(services.participant_leave)(
-                room_id=self.room_id, member=self.member, connection=self.channel_name
+            # With the database away, the leave waits for it: no ghost stays present.
+            await outage.now_or_later(
+                lambda: database_sync_to_async(services.participant_leave)(
+                    room_id=self.room_id, member=self.member, connection=self.channel_name
+                ),
+                what=f"room {self.room_id}: member {self.member.pk}'s leave",
             )
 
     async def close(self, code=None, reason=None) -> None:
@@ -187,6 +219,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         user = self.scope.get("user")
         await self.accept()
+        if self.scope.get("database_down"):  # the session couldn't be read
+            await self._unavailable()
+            return
         if user is None or not user.is_authenticated:
             await self._refuse("unauthenticated", "Sign in to join rooms.", Close.UNAUTHENTICATED)
             return
@@ -201,16 +236,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(RATE_PER_SECOND, RATE_BURST)
         self.flood_strikes = 0
         # Join the groups before the member is marked present, so that no event is missed.
-        await self.channel_layer.group_add(broadcast.room_group(self.room_id), self.channel_name)
-        await self.channel_layer.group_add(
-            broadcast.member_group(self.room_id, user.pk), self.channel_name
-        )
-        await self.channel_layer.group_add(
-            broadcast.member_everywhere_group(user.pk), self.channel_name
-        )
-        await self.channel_layer.group_add(
-            broadcast.node_group(settings.NODE_ID), self.channel_name
-        )
+        try:
+            for group in self._groups():
+                await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:  # Redis away: come back in a moment
+            log.warning("room %s: join refused, the channel layer failed: %r", self.room_id, exc)
+            await self._unavailable()
+            return
         # A join cancelled while it waits (the socket went away) either never runs or is
         # followed by its leave (rooms.joins): no ghost listeners.
         try:
@@ -227,7 +259,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             code = Close.ENDED if exc.code == "room_not_live" else Close.FORBIDDEN
             await self._refuse(exc.code, exc.message, code)
             return
+        except outage.DATABASE_DOWN as exc:
+            log.warning("room %s: join refused, the database is unavailable: %r", self.room_id, exc)
+            await self._unavailable()
+            return
         self.joined = True
+        _joined.add(self)
         await self._set_moderator_group(snapshot["you"]["can_moderate"])
         await self.send(text_data=protocol.room_state(snapshot))
 
@@ -269,23 +306,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.error(code, message))
         await self.close(code=close_code)
 
+    async def _unavailable(self) -> None:
+        await self._refuse("unavailable", UNAVAILABLE_MESSAGE, Close.UNAVAILABLE)
+
     async def disconnect(self, code: int) -> None:
         if self.member is None or not self.member.is_authenticated:
             return
-        await self.channel_layer.group_discard(
-            broadcast.room_group(self.room_id), self.channel_name
-        )
-        await self.channel_layer.group_discard(
-            broadcast.member_group(self.room_id, self.member.pk), self.channel_name
-        )
-        await self.channel_layer.group_discard(
-            broadcast.member_everywhere_group(self.member.pk), self.channel_name
-        )
-        await self.channel_layer.group_discard(
-            broadcast.node_group(settings.NODE_ID), self.channel_name
-        )
-        await self._set_moderator_group(False)
+        try:
+            for group in self._groups():
+                await self.channel_layer.group_discard(group, self.channel_name)
+            await self._set_moderator_group(False)
+        except Exception as exc:  # Redis away: its subscriptions went with it
+            log.warning("room %s: leaving the groups failed: %r", self.room_id, exc)
         await self._release()
+
+    def _groups(self) -> tuple[str, ...]:
+        return (
+            broadcast.room_group(self.room_id),
+            broadcast.member_group(self.room_id, self.member.pk),
+            broadcast.member_everywhere_group(self.member.pk),
+            broadcast.node_group(settings.NODE_ID),
+        )
 
     # --- Inbound ----------------------------------------------------------------------------
 
@@ -320,6 +361,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.error("not_allowed", str(exc) or "Not allowed."))
         except Http404:
             await self.send(text_data=protocol.error("not_found", "Not found."))
+        except outage.DATABASE_DOWN as exc:
+            # Nothing was done (the transaction never committed): the client may try again.
+            log.warning(
+                "room %s: %s refused, the database is unavailable: %r",
+                self.room_id,
+                _kind(text_data),
+                exc,
+            )
+            await self.send(text_data=protocol.error("unavailable", UNAVAILABLE_MESSAGE))
         except Exception:
             log.exception("room %s: message from member %s failed", self.room_id, self.member.pk)
             await self.send(
@@ -362,9 +412,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not _room_allows(_reaction_buckets, self.room_id, REACTIONS_PER_SECOND):
             return
         text = protocol.reaction(member=self.member.pk, emoji=emoji)
-        await self.channel_layer.group_send(
-            broadcast.room_group(self.room_id), {"type": "room.event", "text": text}
-        )
+        try:
+            await self.channel_layer.group_send(
+                broadcast.room_group(self.room_id), {"type": "room.event", "text": text}
+            )
+        except Exception as exc:  # Redis away: a reaction is not worth keeping
+            log.warning("room %s: a reaction was not sent: %r", self.room_id, exc)
 
     # --- Media ------------------------------------------------------------------------------
 
@@ -427,8 +480,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_hand_queue(self, event: dict) -> None:
         # Re-read the member's blocks each time (moderators are few): a block made while
-        # in the room applies to the next queue.
-        hide = await database_sync_to_async(blocked_ids)(self.member)
+        # in the room applies to the next queue. With the database away, the last reading.
+        try:
+            hide = self.hidden = await database_sync_to_async(blocked_ids)(self.member)
+        except outage.DATABASE_DOWN:
+            hide = self.hidden
         queue = [entry for entry in event["queue"] if entry["member"] not in hide]
         await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
 

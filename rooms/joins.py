@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 
+from config import outage
 from config.batching import Batcher
 from rooms import selectors, services, snapshots
 from rooms.errors import RoomError
@@ -96,8 +97,11 @@ def _abandoned(request: JoinRequest, snapshot: dict) -> None:
     # The socket went away while its join ran: the join happened, so the matching leave
     # follows it on the ORM thread; no ghost listeners.
     spawn(
-        database_sync_to_async(services.participant_leave)(
-            room_id=request.room_id, member=request.member, connection=request.connection
+        outage.until_done(
+            lambda: database_sync_to_async(services.participant_leave)(
+                room_id=request.room_id, member=request.member, connection=request.connection
+            ),
+            what=f"room {request.room_id}: member {request.member.pk}'s abandoned join",
         )
     )
 

@@ -32,6 +32,7 @@ class Close:
     FLOOD = 4429
     MOVING = 4503  # the node is draining: reconnect at once (the balancer picks another)
     TOO_BIG = 4413  # a frame over MAX_FRAME_BYTES (WebSocket's own 1009 is Daphne's)
+    UNAVAILABLE = 4500  # the database is away: reconnect in a second or two (config.outage)
 
 
 # Close codes after which reconnecting can't help, with what the room page says.
@@ -51,6 +52,7 @@ def client_closes() -> dict:
     return {
         "ended": Close.ENDED,
         "moving": Close.MOVING,
+        "unavailable": Close.UNAVAILABLE,
         "terminal": {str(code): text for code, text in TERMINAL_CLOSES.items()},
     }
 
@@ -301,6 +303,11 @@ def reaction(*, member: int, emoji: str) -> str:
 
 def session_replaced() -> str:
     return _dump({"type": "session.replaced"})
+
+
+def resync() -> str:
+    """Events may have been lost (Redis was away): ask for the whole state (state.sync)."""
+    return _dump({"type": "resync"})
 
 
 def speakers_active(*, members: list[int]) -> str:

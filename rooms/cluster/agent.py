@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TICK = 1.0
 REAP_AFTER = 8.0
+RESUBSCRIBE_WAIT = 1.0  # after Redis is back, before the sockets here resync
 
 
 _current: NodeAgent | None = None
@@ -70,6 +71,7 @@ class NodeAgent:
         self._tokens: dict[int, int] = {}  # room id -> the largest fencing token heard
         self._missing_since: dict[str, float] = {}
         self._redis_ok_since: float | None = None
+        self._redis_lost = False  # a beat failed since the last that worked
         self._reaper = self.registry.lease("reaper")
         self._tasks: list[asyncio.Task] = []
 
@@ -121,9 +123,25 @@ class NodeAgent:
             await asyncio.sleep(seconds)
 
     async def _beat(self) -> None:
-        await self.registry.beat(relay=self.relay.address, draining=self.draining)
+        try:
+            await self.registry.beat(relay=self.relay.address, draining=self.draining)
+        except Exception:
+            self._redis_lost = True
+            raise
         if self._redis_ok_since is None:
             self._redis_ok_since = time.monotonic()
+        if self._redis_lost:
+            self._redis_lost = False
+            eventloop.spawn(self._resync_sockets())
+
+    async def _resync_sockets(self) -> None:
+        """Redis is back: what was published while it was away reached nobody, so every
+        socket here resyncs, once the channel layer has subscribed them again."""
+        from rooms import consumers
+
+        await asyncio.sleep(RESUBSCRIBE_WAIT)
+        told = consumers.resync_all()
+        log.info("node %s: Redis is back; %d sockets told to resync", self.node_id, told)
 
     # --- Rooms ------------------------------------------------------------------------------
 

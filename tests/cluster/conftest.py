@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.cluster.nodes import Cluster, RedisServer
+from tests.cluster.nodes import Cluster, DatabaseDoor, RedisServer
 from tests.media.peers import loopback_only
 
 # The nodes' Redis database on the shared server (FLUSHDB before and after each test).
@@ -86,3 +86,16 @@ def own_redis(tmp_path):
 def loopback(monkeypatch):
     """The test's own aiortc peers gather only 127.0.0.1, like the nodes."""
     loopback_only(monkeypatch)
+
+
+@pytest.fixture
+def database_door(cluster):
+    """A door between the nodes and PostgreSQL that the test can shut (DatabaseDoor): pass
+    `database_door.url(cluster.database)` as a node's DATABASE_URL."""
+    db = cluster.database
+    door = DatabaseDoor(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
+    door.restore()
+    try:
+        yield door
+    finally:
+        door.cut()

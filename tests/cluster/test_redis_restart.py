@@ -95,12 +95,14 @@ class Scene:
         frank = self.people["frank"].pk
         await self.host.until("hand.queue", where=lambda e: _hands(e) == [frank])
 
-    async def outage(self) -> float:
-        """Kill Redis for OUTAGE seconds; media must keep flowing on both nodes. Returns
-        when Redis was back."""
+    async def outage(self, during=None) -> float:
+        """Kill Redis for OUTAGE seconds (awaiting `during()` meanwhile, if given); media
+        must keep flowing on both nodes. Returns when Redis was back."""
         self.redis.kill()
         down = time.monotonic()
-        await asyncio.sleep(OUTAGE)
+        if during is not None:
+            await during()
+        await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))
         for name, listener in (("erin@a", self.erin), ("gina@b", self.gina)):
             during = len(listener.arrived_since(down))
             assert during >= 0.8 * 50 * OUTAGE, (name, during)
@@ -176,3 +178,41 @@ async def test_signaling_resumes_by_itself_after_a_redis_restart(scene):
     # The host brings Frank on stage, and he hears about it.
     await scene.host.send("speaker.promote", member=frank)
     await scene.frank_socket.until("role.changed", where=lambda e: e["you"]["role"] == "speaker")
+
+
+async def test_a_hand_raised_while_redis_is_away_reaches_the_host_by_itself(scene):
+    """Nobody acts once Redis is back: the hand raised meanwhile on one node still reaches
+    the host on the other (its broadcast waited in B's outbox, and every socket resyncs),
+    and Gina's own page learns that it is raised."""
+    frank, gina = scene.people["frank"].pk, scene.people["gina"].pk
+
+    async def gina_raises_her_hand():
+        await scene.gina_socket.send("hand.raise")
+
+    back = await scene.outage(during=gina_raises_her_hand)
+
+    def has_both(event: dict) -> bool:
+        queue = event.get("queue", event.get("hand_queue"))
+        return [entry["member"] for entry in queue or ()] == [frank, gina]
+
+    async def host_sees_it() -> float:
+        while True:
+            event = await scene.host.events.get()
+            if event["type"] in ("hand.queue", "room.state") and has_both(event):
+                return time.monotonic() - back
+            if event["type"] == "resync":
+                await scene.host.send("state.sync")  # as room.js does
+
+    async def gina_sees_it() -> float:
+        while True:
+            event = await scene.gina_socket.events.get()
+            if event["type"] in ("role.changed", "room.state") and event["you"]["hand_raised"]:
+                return time.monotonic() - back
+            if event["type"] == "resync":
+                await scene.gina_socket.send("state.sync")
+
+    host_at, gina_at = await asyncio.wait_for(
+        asyncio.gather(host_sees_it(), gina_sees_it()), RESUMES_WITHIN
+    )
+    print(f"\nRedis back: the host saw the hand after {host_at:.2f} s, Gina after {gina_at:.2f} s")
+    assert max(host_at, gina_at) <= RESUMES_WITHIN

@@ -16,6 +16,7 @@ export function createAudio({ send, announce, setStatus, iceServers }) {
   let retries = 0;
   let retryTimer = null;
   let stopped = false;
+  let awaiting = false; // an offer is out and its answer not yet here
   const players = [];
 
   for (let i = 0; i < SLOTS; i++) {
@@ -75,7 +76,7 @@ export function createAudio({ send, announce, setStatus, iceServers }) {
     await gathered(pc);
     if (pc !== current) return;
     offered = true;
-    send("rtc.offer", { sdp: pc.localDescription.sdp });
+    awaiting = send("rtc.offer", { sdp: pc.localDescription.sdp });
     if (wantMic && mic) await micSender.replaceTrack(mic.getAudioTracks()[0]);
   }
 
@@ -102,6 +103,7 @@ export function createAudio({ send, announce, setStatus, iceServers }) {
   }
 
   async function answer(sdp) {
+    awaiting = false;
     if (!pc) return;
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
@@ -140,7 +142,14 @@ export function createAudio({ send, announce, setStatus, iceServers }) {
     mic = null;
   }
 
+  // The server refused the request in flight for now (rooms.consumers: "unavailable"):
+  // an offer that went unanswered is made again, later.
+  function unanswered() {
+    if (awaiting) scheduleRetry("Audio isn't available: retrying…");
+  }
+
   function close() {
+    awaiting = false;
     if (pc) {
       pc.close();
       pc = null;
@@ -159,5 +168,5 @@ export function createAudio({ send, announce, setStatus, iceServers }) {
     for (const player of players) if (player.srcObject && player.paused) player.play().catch(() => {});
   });
 
-  return { start, answer, setStage, stop, error: scheduleRetry };
+  return { start, answer, setStage, stop, unanswered, error: scheduleRetry };
 }

@@ -78,6 +78,13 @@ function connect() {
       finish(closeEvent.code === realtime.closes.ended ? "This room has ended" : "You left the room", terminal);
       return;
     }
+    if (closeEvent.code === realtime.closes.unavailable) {
+      // The server can't reach its database for a moment: keep trying, gently.
+      retry = 1;
+      setConnection("connecting", "Reconnecting…");
+      retryTimer = setTimeout(connect, 1000 + Math.random() * 1000);
+      return;
+    }
     if (closeEvent.code === realtime.closes.moving) {
       // The server is restarting: another one takes over at once.
       retry = 1;
@@ -170,15 +177,31 @@ function handle(event) {
     case "rtc.answer":
       audio.answer(event.sdp);
       break;
+    case "resync":
+      // Redis was away on the server: events may be missing. Ask for the whole state, at a
+      // moment of our own, so that a whole room doesn't ask at once.
+      setTimeout(resync, Math.random() * 2000);
+      break;
     case "error":
       announce(event.message);
       if (MEDIA_ERRORS.has(event.code)) audio.error("Audio isn't available: retrying…");
+      if (event.code === "unavailable") unavailable();
       break;
   }
 }
 
 function resync() {
-  send("state.sync");
+  if (socket && socket.readyState === WebSocket.OPEN) send("state.sync");
+}
+
+// The server couldn't carry out a request (its database is away for a moment); nothing was
+// done. Say so, and ask for the whole state until it answers: the room.state clears it.
+let resyncTimer = null;
+function unavailable() {
+  setConnection("connecting", "Reconnecting…");
+  audio.unanswered();
+  clearTimeout(resyncTimer);
+  resyncTimer = setTimeout(resync, 1500);
 }
 
 function applySnapshot(event) {
