@@ -145,14 +145,6 @@ KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
 UNAVAILABLE_MESSAGE = "Podium can't reach its database for a moment. Reconnecting…"
 
 
-def _kind(text: str) -> str:
-    """The frame's type, for a log line (never more than a short word of client input)."""
-    try:
-        return protocol.parse_inbound(text).type
-    except Exception:
-        return "a message"
-
-
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     member = None
@@ -363,10 +355,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.error("not_found", "Not found."))
         except outage.DATABASE_DOWN as exc:
             # Nothing was done (the transaction never committed): the client may try again.
+            # (Only _dispatch reaches the database, so the frame parsed: `message` is bound.)
             log.warning(
                 "room %s: %s refused, the database is unavailable: %r",
                 self.room_id,
-                _kind(text_data),
+                message.type,
                 exc,
             )
             await self.send(text_data=protocol.error("unavailable", UNAVAILABLE_MESSAGE))
