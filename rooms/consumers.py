@@ -9,8 +9,10 @@ import logging
 import time
 import weakref
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from aiortc.sdp import candidate_from_sdp
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -54,6 +56,12 @@ MAX_SOCKETS_PER_MEMBER = 3
 REACTIONS_PER_SECOND = 10
 HAND_TOGGLES_PER_SECOND = 20
 AUDIENCE_TOGGLES = frozenset({"hand.raise", "hand.lower"})
+# ...and hand toggles run on a thread (and database connection) of their own, so that even
+# within that rate they queue only behind each other, never ahead of a moderator's action on
+# the shared ORM thread. (They still take the room's row lock, for as long as one toggle.)
+_audience_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audience")
+# A moderator's hand queue hides the members they block, as read at most this often.
+BLOCKS_FRESH_FOR = 1.0
 
 
 class TokenBucket:
@@ -154,6 +162,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     closing = False
     counted = False  # this socket holds one of its member's MAX_SOCKETS_PER_MEMBER
     hidden: frozenset | set = frozenset()  # blocked either way, as last read (hand queue)
+    hidden_at = float("-inf")
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -193,7 +202,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def send(self, text_data=None, bytes_data=None, close=False) -> None:
         if self.closing:
             return
-        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            # Daphne raises this for a client that closed its end a moment ago, before its
+            # websocket.disconnect reached this consumer (a broadcast is often in between);
+            # that disconnect follows and cleans up, nothing was owed to a gone client.
+            self.closing = True
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch first closes stale database connections, on the one thread that
@@ -395,7 +410,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         service, fields = ACTIONS[message.type]
         kwargs = {KWARG_NAMES[name]: getattr(message, name) for name in fields}
-        await database_sync_to_async(service)(room_id=self.room_id, actor=self.member, **kwargs)
+        if message.type in AUDIENCE_TOGGLES:
+            run = database_sync_to_async(service, thread_sensitive=False, executor=_audience_lane)
+        else:
+            run = database_sync_to_async(service)
+        await run(room_id=self.room_id, actor=self.member, **kwargs)
 
     async def _react(self, emoji: str) -> None:
         """A reaction is gone as soon as it is shown: it needs no row, lock or ORM hop, only
@@ -472,13 +491,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.close(code=Close.MOVING)
 
     async def room_hand_queue(self, event: dict) -> None:
-        # Re-read the member's blocks each time (moderators are few): a block made while
-        # in the room applies to the next queue. With the database away, the last reading.
-        try:
-            hide = self.hidden = await database_sync_to_async(blocked_ids)(self.member)
-        except outage.DATABASE_DOWN:
-            hide = self.hidden
-        queue = [entry for entry in event["queue"] if entry["member"] not in hide]
+        # Re-read the member's blocks at most once a second: a block made while in the room
+        # applies within a second, and a busy hand queue (up to HAND_TOGGLES_PER_SECOND
+        # changes) doesn't put a query ahead of this moderator's own next action. With the
+        # database away, the last reading.
+        now = time.monotonic()
+        if now - self.hidden_at >= BLOCKS_FRESH_FOR:
+            try:
+                self.hidden = await database_sync_to_async(blocked_ids)(self.member)
+                self.hidden_at = now
+            except outage.DATABASE_DOWN:
+                pass
+        queue = [entry for entry in event["queue"] if entry["member"] not in self.hidden]
         await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
 
     async def room_replaced(self, event: dict) -> None:

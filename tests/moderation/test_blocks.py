@@ -3,12 +3,15 @@ join it, can't be invited to speak by the blocker, and their raised hand never r
 blocker (rooms.selectors.room_check_access, services.speaker_invite, the consumer's hand
 queue filter)."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
 from accounts.models import Block
 from accounts.services import block_create
 from rooms import services
+from rooms.consumers import BLOCKS_FRESH_FOR
 from rooms.errors import NotAllowed
 from rooms.models import Participant, Role
 from rooms.protocol import Close
@@ -127,6 +130,28 @@ async def test_a_block_made_during_the_room_hides_the_hand_from_then_on(alice, b
         assert _queue(await until(cohost, "hand.queue")) == []
     finally:
         for comm in (carol_socket, cohost):
+            await comm.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_block_made_after_a_queue_was_shown_applies_within_a_second(alice, bob, carol, dan):
+    """The moderator's consumer re-reads blocks at most once a second (BLOCKS_FRESH_FOR), so
+    a busy queue costs no query per change; a block still reaches the next queue after that."""
+    room = await database_sync_to_async(make_room)(alice, moderators=[bob])
+    carol_socket, _ = await connect(carol, room.pk)
+    dan_socket, _ = await connect(dan, room.pk)
+    cohost, _ = await connect(bob, room.pk)
+    try:
+        await send(dan_socket, "hand.raise")
+        assert _queue(await until(cohost, "hand.queue")) == [dan.pk]  # blocks read now
+        await database_sync_to_async(block_create)(blocker=bob, blocked=carol)
+        await asyncio.sleep(BLOCKS_FRESH_FOR)
+        await send(carol_socket, "hand.raise")
+        await until(carol_socket, "role.changed")
+        assert _queue(await until(cohost, "hand.queue")) == [dan.pk]
+    finally:
+        for comm in (carol_socket, dan_socket, cohost):
             await comm.disconnect()
 
 
