@@ -118,6 +118,13 @@ class Tolerated:
         return bool(re.search(self.message, message) and re.search(self.error, error))
 
 
+# Daphne cancels what is left of each connection's application when it stops, and
+# channels-redis's pub/sub layer logs the cancellation of its own unsubscribe in that
+# cancelled receive as a traceback. It happens only as the server exits, and Redis drops
+# the subscriptions with the connection anyway.
+AT_SHUTDOWN = Tolerated("Unexpected exception while cleaning-up channel", r"CancelledError")
+
+
 # --- Nodes ----------------------------------------------------------------------------------
 
 
@@ -267,7 +274,7 @@ class Cluster:
             unexpected = [
                 (message, error)
                 for message, error in logged_tracebacks(text)
-                if not any(t.covers(message, error) for t in self.tolerated)
+                if not any(t.covers(message, error) for t in [*self.tolerated, AT_SHUTDOWN])
             ]
             if unexpected or ("Traceback" in text and not logged_tracebacks(text)):
                 problems.append(f"--- node {node.id} ({unexpected}) ---\n{text}")
