@@ -5,8 +5,9 @@ limits (per member, a count per period) are the RATE_LIMITS setting.
 Logins, signups and password resets have allauth's own limits (ACCOUNT_RATE_LIMITS);
 room socket traffic has the consumer's token buckets (rooms/consumers.py).
 
-The cache is the process's (LocMemCache): with several nodes, each counts on its own, so
-a member gets up to N times the limit across N nodes.
+With REDIS_URL set, the cache is Redis (config/cache.py), so a member's limit is one limit
+across all the nodes; while Redis is away the limits fail open. Without it (one process,
+`make run`), the process's own memory.
 """
 
 from django.conf import settings

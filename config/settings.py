@@ -148,6 +148,20 @@ if _redis_url:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.EmbeddedChannelLayer"}}
 
+# --- Cache ----------------------------------------------------------------------------------
+# The rate limits count here. With Redis, one count for all the nodes (config/cache.py: a
+# Redis outage makes the limits fail open, never a page fail); without, the process's memory.
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.SharedCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "podium-cache"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    RATELIMIT_FAIL_OPEN = True
+
 # --- Auth (django-allauth) ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Member"
 AUTHENTICATION_BACKENDS = [
