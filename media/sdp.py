@@ -43,7 +43,31 @@ def check_offer(offer: str, *, slots: int) -> OfferSummary:
     for media in parsed.media[1:]:
         if media.direction not in ("recvonly", "sendrecv"):
             raise MediaError("bad_sdp", "The slot sections must receive.")
+    for media in parsed.media:
+        _check_transport(media)
     return OfferSummary(mic_opus_pt=opus[0])
+
+
+DTLS_HASHES = frozenset({"sha-1", "sha-224", "sha-256", "sha-384", "sha-512"})
+_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){15,63}")
+
+
+def _check_transport(media) -> None:
+    """What aiortc would otherwise find missing only once connecting, in a task of its own
+    (an assertion there is a traceback in the log and a peer that never connects): ICE
+    credentials, a DTLS fingerprint it can check and a DTLS role, and RTCP on the RTP port."""
+    if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+        raise MediaError("bad_sdp", "The offer has no ICE credentials.")
+    dtls = media.dtls
+    if dtls is None or dtls.role is None or not dtls.fingerprints:
+        raise MediaError("bad_sdp", "The offer has no DTLS fingerprint.")
+    for fingerprint in dtls.fingerprints:
+        if fingerprint.algorithm.lower() not in DTLS_HASHES or not _FINGERPRINT.fullmatch(
+            fingerprint.value
+        ):
+            raise MediaError("bad_sdp", "The offer's DTLS fingerprint is malformed.")
+    if not media.rtcp_mux:
+        raise MediaError("bad_sdp", "The offer must multiplex RTCP (a=rtcp-mux).")
 
 
 def tune_answer(answer: str) -> str:

@@ -33,7 +33,7 @@ from rooms import (
     services,
 )
 from rooms.cluster import agent as cluster
-from rooms.errors import RoomError
+from rooms.errors import NotAllowed, RoomError, RoomNotLive
 from rooms.eventloop import spawn
 from rooms.protocol import Close
 
@@ -50,7 +50,7 @@ CONNECTS_PER_WINDOW = 10
 CONNECT_WINDOW = 10.0
 MAX_SOCKETS_PER_MEMBER = 3
 
-# The whole audience of one room together, per process: reactions past this rate are
+# The whole audience of one room together (each node its share): reactions past this rate are
 # dropped, hand toggles past this rate refused, so that an audience can't queue work ahead
 # of the moderators' actions on the one ORM thread (every hand toggle is a transaction).
 REACTIONS_PER_SECOND = 10
@@ -90,14 +90,18 @@ _hand_buckets: dict[int, TokenBucket] = {}
 
 def _room_allows(buckets: dict[int, TokenBucket], room_id: int, rate: float) -> bool:
     """A token bucket per room (a burst of one second's worth); rooms gone idle for a
-    minute are forgotten."""
+    minute are forgotten. With several nodes serving the room, each allows its share of
+    `rate`, so the room's audience as a whole stays within it."""
+    share = rate / cluster.nodes_serving(room_id)
     bucket = buckets.get(room_id)
     if bucket is None:
         if len(buckets) > 1000:
             now = time.monotonic()
             for old in [r for r, b in buckets.items() if now - b.at > 60]:
                 del buckets[old]
-        bucket = buckets[room_id] = TokenBucket(rate, rate)
+        bucket = buckets[room_id] = TokenBucket(share, share)
+    else:
+        bucket.rate = bucket.burst = share
     return bucket.take()
 
 
@@ -114,11 +118,12 @@ _joined: weakref.WeakSet = weakref.WeakSet()
 
 def resync_all() -> int:
     """Tell every joined socket here that events may have been lost (Redis was away): each
-    client asks for the whole state, at a moment of its own choosing. Returns how many."""
-    text = protocol.resync()
+    client asks for the whole state, at a moment of its own choosing, and a socket whose
+    member was removed, banned or suspended meanwhile (its `removed` may be among the lost)
+    is closed now. Returns how many."""
     sockets = [s for s in _joined if s.joined and not s.closing]
     for sock in sockets:
-        spawn(sock.send(text_data=text))
+        spawn(sock.resync())
     return len(sockets)
 
 
@@ -468,6 +473,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await media_bridge.hub().add_candidate(self.room_id, self.member.pk, candidate)
         except MediaError as exc:
             await self.send(text_data=protocol.error(exc.code, exc.message))
+
+    async def resync(self) -> None:
+        """After lost events: still admitted? Then resync; if not, closed as a removal."""
+        try:
+            await database_sync_to_async(selectors.media_offer_allowed)(
+                room_id=self.room_id, member=self.member, connection=self.channel_name
+            )
+        except RoomNotLive:
+            await self.send(text_data=protocol.room_ended(version=0))
+            await self.close(code=Close.ENDED)
+            return
+        except NotAllowed:  # removed, banned, suspended, or this socket replaced
+            await self.send(text_data=protocol.removed_for("gone"))
+            await self.close(code=Close.FORBIDDEN)
+            return
+        except outage.DATABASE_DOWN:
+            pass  # the client's state.sync will be answered `unavailable`, and retried
+        await self.send(text_data=protocol.resync())
 
     # --- Channel-layer events (server-made) -------------------------------------------------
 

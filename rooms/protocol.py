@@ -278,6 +278,7 @@ def removed(*, version: int, banned: bool) -> str:
 REMOVAL_MESSAGES = {
     "suspended": "Your account has been suspended.",
     "group_banned": "You've been banned from this group.",
+    "gone": "You're no longer in this room.",  # learnt at a resync: the event itself was lost
 }
 
 

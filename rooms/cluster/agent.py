@@ -24,6 +24,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from config import outage
 from media.relay import Relay
 from rooms import broadcast, eventloop, media_bridge
 from rooms.cluster.registry import Registry
@@ -52,6 +53,14 @@ def draining() -> bool:
     return _current is not None and _current.draining
 
 
+def nodes_serving(room_id: int) -> int:
+    """How many nodes have peers in the room, as of the last tick (at least 1): each node
+    takes that share of a room's audience limits, so the room's sum holds across nodes."""
+    if _current is None:
+        return 1
+    return max(1, _current.serving.get(room_id, 1))
+
+
 class ClusterError(Exception):
     """The node can't take part (Redis unreachable); the message names what to fix."""
 
@@ -69,6 +78,7 @@ class NodeAgent:
         # room's last local peer left and another came, between two ticks) knows nobody.
         self._told: dict[int, object] = {}
         self._tokens: dict[int, int] = {}  # room id -> the largest fencing token heard
+        self.serving: dict[int, int] = {}  # room id -> how many nodes have peers in it
         self._missing_since: dict[str, float] = {}
         self._redis_ok_since: float | None = None
         self._redis_lost = False  # a beat failed since the last that worked
@@ -142,6 +152,23 @@ class NodeAgent:
         await asyncio.sleep(RESUBSCRIBE_WAIT)
         told = consumers.resync_all()
         log.info("node %s: Redis is back; %d sockets told to resync", self.node_id, told)
+        await self._retell_publishing()
+
+    async def _retell_publishing(self) -> None:
+        """Who may be heard, read again for every room here: a mute, demotion or ban
+        published while Redis was away never reached this node's forwarders."""
+        for room_id, forwarder in list(self.hub.rooms.items()):
+            as_of = self.hub.mark()  # a change that arrives during the read wins over it
+            try:
+                allowed = set(await database_sync_to_async(_publishing_members)(room_id))
+            except outage.DATABASE_DOWN as exc:
+                log.warning(
+                    "node %s: room %s: publishing not re-read: %r", self.node_id, room_id, exc
+                )
+                continue
+            for member_id in set(forwarder.peers) | set(forwarder.remote) | allowed:
+                wanted = self.hub.wanted_publishing(room_id, member_id, member_id in allowed, as_of)
+                self.hub.set_publishing(room_id, member_id, wanted)
 
     # --- Rooms ------------------------------------------------------------------------------
 
@@ -160,6 +187,7 @@ class NodeAgent:
             if self._told.get(room_id) is not forwarder:
                 await self._tell_publishing(room_id, forwarder)
             serving = await self.registry.serve_room(room_id)
+            self.serving[room_id] = sum(1 for node in serving if node in alive) or 1
             forwarder.destinations = tuple(
                 tuple(alive[node]["relay"])
                 for node in serving
@@ -190,6 +218,7 @@ class NodeAgent:
         self._rooms.pop(room_id, None)
         self._told.pop(room_id, None)
         self._tokens.pop(room_id, None)
+        self.serving.pop(room_id, None)
         await get_channel_layer().group_discard(broadcast.media_group(room_id), self.channel)
         await lease.release()
         await self.registry.leave_room(room_id)

@@ -13,7 +13,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from rooms.broadcast import AUDIENCE_INTERVAL
-from tests.cluster.clients import RoomSocket, session_cookie
+from rooms.cluster.agent import TICK
+from rooms.consumers import REACTIONS_PER_SECOND
+from tests.cluster.clients import Peer, RoomSocket, session_cookie
 from tests.conftest import make_member, make_room
 
 pytestmark = [
@@ -26,6 +28,7 @@ LISTENERS = 16
 # Two announcements that close together came from two nodes announcing the same interval.
 # A little under the interval: the event loops' timers and the network add jitter.
 CLOSEST = AUDIENCE_INTERVAL * 0.6
+SECONDS = 4.0
 
 
 def _setup(alice):
@@ -72,3 +75,49 @@ async def test_one_node_announces_the_audience_per_interval(cluster, alice):
     assert last is not None and last["count"] == LISTENERS
     for sock in [host, *listeners]:
         await sock.close()
+
+
+async def test_a_rooms_reaction_limit_holds_across_two_nodes(cluster, alice):
+    """Each node serving a room allows its share of REACTIONS_PER_SECOND, so the room's
+    audience as a whole stays within it however many nodes it spreads over. Before, each
+    node allowed the whole rate: two nodes let twice as many reactions through."""
+    lifted = {"ROOM_MESSAGE_BURST": "100000", "ROOM_MESSAGES_PER_SECOND": "100000"}
+    a, b = cluster.start("a", "b", a=lifted, b=lifted)
+    room, host_session, sessions = await database_sync_to_async(_setup)(alice)
+    host = await RoomSocket.open(a, room.pk, host_session)
+    reactors = [
+        await RoomSocket.open((a, b)[i % 2], room.pk, s) for i, s in enumerate(sessions[:4])
+    ]
+    # Peers on both nodes: each node then serves the room and knows the other does.
+    peers = [await Peer().join(sock) for sock in reactors[:2]]
+    await asyncio.sleep(TICK * 2.5)
+    try:
+        stop = asyncio.Event()
+
+        async def react(sock: RoomSocket) -> None:
+            while not stop.is_set():
+                await sock.send("reaction", emoji="👏")
+                await asyncio.sleep(0.02)  # 50 a second from each socket, far past the limit
+
+        while not host.events.empty():
+            host.events.get_nowait()
+        storm = [asyncio.ensure_future(react(s)) for s in reactors]
+        started = time.monotonic()
+        await asyncio.sleep(SECONDS)
+        stop.set()
+        await asyncio.gather(*storm)
+        await asyncio.sleep(0.5)  # the last ones in flight
+        elapsed = time.monotonic() - started
+        seen = 0
+        while not host.events.empty():
+            seen += host.events.get_nowait()["type"] == "reaction"
+        # Allowed: the room's rate over the time, plus the two nodes' bursts (half a
+        # second's worth each).
+        allowed = REACTIONS_PER_SECOND * (elapsed + 1)
+        print(f"reactions reached the host: {seen} in {elapsed:.1f} s (at most {allowed:.0f})")
+        assert REACTIONS_PER_SECOND * SECONDS / 2 <= seen <= allowed
+    finally:
+        for peer in peers:
+            await peer.close()
+        for sock in [host, *reactors]:
+            await sock.close()

@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
 
+from rooms import services
+from rooms.protocol import Close
 from tests.cluster.clients import Peer, RoomSocket, session_cookie
 from tests.cluster.nodes import eventually
 from tests.conftest import make_member, make_room
@@ -216,3 +218,35 @@ async def test_a_hand_raised_while_redis_is_away_reaches_the_host_by_itself(scen
     )
     print(f"\nRedis back: the host saw the hand after {host_at:.2f} s, Gina after {gina_at:.2f} s")
     assert max(host_at, gina_at) <= RESUMES_WITHIN
+
+
+async def test_a_ban_and_a_mute_whose_events_were_lost_take_effect_at_the_resync(scene):
+    """Redis kept nothing of what was published while it was away. Here the ban and the mute
+    are made by this test's process, whose channel layer isn't the nodes' Redis at all: their
+    events reach no node, as if lost in the outage. At the resync after Redis is back, each
+    node reads again who may be in the room and who may be heard: Frank's socket (on B) is
+    closed as a removal, and Alice's audio (on A) stops reaching the listeners."""
+    alice, frank = scene.people["alice"], scene.people["frank"]
+
+    async def lost_ban_and_mute():
+        await database_sync_to_async(services.member_ban)(
+            room_id=scene.room.pk, actor=alice, member_id=frank.pk, reason="spam"
+        )
+        await database_sync_to_async(services.mute_self)(room_id=scene.room.pk, actor=alice)
+
+    back = await scene.outage(during=lost_ban_and_mute)
+    removed = await scene.frank_socket.until("removed", timeout=RESUMES_WITHIN)
+    assert removed["message"] == "You're no longer in this room."
+    assert await scene.frank_socket.close_code(timeout=5) == Close.FORBIDDEN
+    closed_at = time.monotonic() - back
+
+    async def alice_silent() -> float:
+        # The listeners' slots go quiet (the forwarder drops a non-publisher's packets).
+        while scene.erin.arrived_since(time.monotonic() - 0.5):
+            await asyncio.sleep(0.1)
+        return time.monotonic() - back
+
+    silent_at = await asyncio.wait_for(alice_silent(), RESUMES_WITHIN)
+    print(
+        f"\nRedis back: Frank removed after {closed_at:.2f} s, Alice silent after {silent_at:.2f} s"
+    )
