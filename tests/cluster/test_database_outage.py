@@ -122,6 +122,8 @@ async def test_the_room_rides_out_ten_seconds_without_postgresql(cluster, databa
         assert status == 503, body[:500]
         assert headers.get("Retry-After") == "5"
         assert "Back in a moment" in body and "Traceback" not in body
+        # The balancer's check: this node can serve nobody now, and says only that.
+        assert await asyncio.to_thread(node.health) == 503
 
         # Erin leaves meanwhile: her leave must still happen once the database is back.
         erin_socket, erin_peer = listeners.pop("erin")
@@ -185,6 +187,7 @@ async def test_the_room_rides_out_ten_seconds_without_postgresql(cluster, databa
         assert [h["member"] for h in state["hand_queue"]] == [people["frank"].pk]
         assert await hank.hears(440) == pytest.approx(440, abs=15)
         assert node.process.poll() is None
+        assert await asyncio.to_thread(node.health) == 200
     finally:
         for sock in sockets:
             await sock.close()
