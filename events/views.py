@@ -10,6 +10,7 @@ from django.utils import dateformat, timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.limits import MESSAGES, over_limit
+from config.site import previews
 from events import ics, selectors, services
 from events.errors import EventError
 from events.forms import EventForm
@@ -75,6 +76,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         rsvp = RSVP.objects.filter(event=event, member=member).first()
     context = {
         "event": event,
+        "og": previews.event(event),
         "rsvp": rsvp,
         "people": selectors.event_people(event, member),
         # Faces are for members; visitors see only the count.

@@ -77,6 +77,19 @@ def room_get_for_member(room_id: int, member) -> Room:
     return room_access(room_id, member).room
 
 
+def room_shareable(room_id: int) -> Room | None:
+    """The room, if anyone may read of it signed out (a link preview): public, and not in a
+    private group. With its host and group; None otherwise."""
+    if not 0 < room_id <= ROOM_ID_MAX:
+        return None
+    return (
+        Room.objects.filter(pk=room_id, visibility=Room.Visibility.PUBLIC)
+        .exclude(group__is_private=True)
+        .select_related("host", "group")
+        .first()
+    )
+
+
 def room_check_access(room: Room, member) -> None:
     """May the member be in this room? Raises as room_access does."""
     room_access(room.pk, member)

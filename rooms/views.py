@@ -2,11 +2,13 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.limits import MESSAGES, over_limit
+from config.site import previews
 from rooms import permissions, protocol, selectors, services, snapshots
 from rooms.errors import RoomError
 from rooms.forms import RoomForm
@@ -49,8 +51,14 @@ def room_create(request: HttpRequest) -> HttpResponse:
     return render(request, "rooms/room_form.html", {"form": form})
 
 
-@login_required
 def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
+    if not request.user.is_authenticated:
+        # A shared link: a public room shows who and what (with link-preview tags) and asks
+        # the visitor to sign in to listen; any other room says nothing of itself.
+        room = selectors.room_shareable(room_id)
+        if room is None:
+            return redirect_to_login(request.get_full_path())
+        return render(request, "rooms/room_preview.html", {"room": room, "og": previews.room(room)})
     room = selectors.room_get_for_member(room_id, request.user)
     can_moderate = (
         permissions.moderator_powers(room, request.user)
@@ -72,6 +80,7 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
         "rooms/room_detail.html",
         {
             "room": room,
+            "og": previews.room(room),
             "stage": stage,
             "is_host": room.host_id == request.user.pk,
             "can_moderate": can_moderate,

@@ -5,7 +5,7 @@ from django.shortcuts import render
 
 from accounts import selectors as member_selectors
 from accounts.models import Block, Follow
-from config.site import selectors
+from config.site import previews, selectors
 from events.selectors import events_for_profile, upcoming_events_for
 from groups import selectors as group_selectors
 from groups.selectors import groups_for_profile, groups_matching
@@ -59,6 +59,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
     preview = member_selectors.PEOPLE_PREVIEW
     context = {
         "member": member,
+        "og": previews.profile(member),
         "relation": relation,
         "followers": followers[:preview],
         "follower_count": followers.count(),
@@ -78,6 +79,7 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
     membership = group_selectors.membership_for(group, viewer)
     can_see = not group.is_private or (membership is not None and membership.is_active)
     context = {"group": group, "membership": membership, "can_see": can_see}
+    context["og"] = previews.group(group)
     if can_see:
         context["members"] = group_selectors.group_members(group)[:100]
         context["rooms"] = live_rooms_for(viewer, group_id=group.pk, limit=20)

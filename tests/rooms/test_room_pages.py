@@ -140,13 +140,27 @@ def test_it_takes_the_same_number_of_queries_for_5_and_50_live_rooms(client, ali
 # --- /rooms/<id>/ -----------------------------------------------------------------------------
 
 
-def test_it_requires_login_to_open_a_room(client, alice):
-    room = make_room(alice)
+def test_a_signed_out_visitor_sees_a_public_rooms_preview_and_is_asked_to_sign_in(client, alice):
+    room = make_room(alice, description="How we shard Postgres at Acme.")
+
+    response = client.get(f"/rooms/{room.pk}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert room.title in page and "How we shard Postgres at Acme." in page
+    assert f'href="/accounts/login/?next=/rooms/{room.pk}/"' in page
+    assert "ws/rooms" not in page and "room.js" not in page  # no socket for a visitor
+
+
+def test_it_requires_login_to_open_a_group_room(client, alice):
+    group = make_group(alice)
+    room = make_room(alice, group=group, visibility=Room.Visibility.GROUP)
 
     response = client.get(f"/rooms/{room.pk}/")
 
     assert response.status_code == 302
     assert response["Location"].startswith(f"/accounts/login/?next=/rooms/{room.pk}/")
+    assert room.title not in response.content.decode()
 
 
 def test_it_shows_who_starts_on_the_stage_of_a_scheduled_room(client, alice, bob, carol):
