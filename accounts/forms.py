@@ -136,7 +136,14 @@ class MembersField(forms.CharField):
         self.max_members = max_members
         kwargs.setdefault("required", False)
         kwargs.setdefault(
-            "help_text", "Profile handles, separated by commas (the part after /in/)."
+            "help_text",
+            "Start typing a name to pick members, or type profile handles (the part after "
+            "/in/), separated by commas.",
+        )
+        # static/accounts/suggest.js offers members from /members/suggest/ as one types.
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"data-suggest": "/members/suggest/", "spellcheck": "false"}),
         )
         super().__init__(max_length=2000, **kwargs)
 

@@ -1,7 +1,8 @@
 """Reads about members, each a bounded number of queries."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import Block, Member
 
@@ -48,3 +49,28 @@ def blocked_either_way(member: Member, others) -> set[int]:
 def blocked_ids(member: Member) -> set[int]:
     """Ids of members this member has blocked."""
     return set(Block.objects.filter(blocker=member).values_list("blocked_id", flat=True))
+
+
+SUGGEST_LIMIT = 8
+
+
+def members_to_suggest(actor: Member, query: str, *, among=None) -> list[Member]:
+    """Members the actor might name as a speaker or co-host, matching `query` by name or
+    handle: active, not suspended, not the actor, and never one either of them blocked.
+    `among` (a queryset of member ids, e.g. a group's) narrows it further. One query."""
+    query = " ".join(query.split())
+    if len(query) < 2:
+        return []
+    blocked = Block.objects.filter(
+        Q(blocker=actor, blocked=OuterRef("pk")) | Q(blocker=OuterRef("pk"), blocked=actor)
+    )
+    members = (
+        Member.objects.filter(is_active=True)
+        .filter(Q(display_name__icontains=query) | Q(handle__istartswith=query.lstrip("@")))
+        .exclude(pk=actor.pk)
+        .exclude(suspended_until__gt=timezone.now())
+        .exclude(Exists(blocked))
+    )
+    if among is not None:
+        members = members.filter(pk__in=among)
+    return list(members.order_by("display_name", "pk")[:SUGGEST_LIMIT])

@@ -19,16 +19,18 @@ MESSAGES = {
     "event.create": "You've scheduled many events in a short time. Try again later.",
     "report.create": "You've sent many reports in a short time. Try again later.",
     "follow": "You've followed many people in a short time. Try again later.",
+    "member.suggest": "Too many searches in a short time. Try again in a minute.",
 }
 
 
-def over_limit(request, action: str) -> bool:
-    """Count this request against the member's limit for `action`; True once over it."""
+def over_limit(request, action: str, *, method: str = "POST") -> bool:
+    """Count this request (if of `method`) against the member's limit for `action`; True
+    once over it."""
     return is_ratelimited(
         request,
         group=f"podium.{action}",
         key="user",
         rate=settings.RATE_LIMITS[action],
-        method=["POST"],
+        method=[method],
         increment=True,
     )

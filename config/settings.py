@@ -267,6 +267,8 @@ RATE_LIMITS = {
     "event.create": "10/h",
     "report.create": "20/h",
     "follow": "100/h",
+    # Typing in a speaker field asks once per pause: a long form is a few dozen.
+    "member.suggest": "600/h",
 }
 MAX_REQUEST_BODY = env_int("MAX_REQUEST_BODY", 3 * 1024 * 1024, minimum=64 * 1024)
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", site_views.home, name="home"),
     path("search/", site_views.search, name="search"),
     path("in/<slug:handle>/", site_views.profile, name="profile"),
+    path("members/suggest/", site_views.member_suggest, name="member_suggest"),
     path("healthz", health.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
     path("favicon.ico", RedirectView.as_view(url=static("img/podium.svg"), permanent=True)),

@@ -1,10 +1,11 @@
 """The pages that compose several apps: home, search, a member's profile and a group."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from accounts import selectors as member_selectors
 from accounts.models import Block, Follow
+from config.limits import MESSAGES, over_limit
 from config.site import previews, selectors
 from events.selectors import events_for_profile, upcoming_events_for
 from groups import selectors as group_selectors
@@ -90,3 +91,41 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if viewer is not None and membership is None:
         context["banned"] = group_selectors.is_banned(group.pk, viewer)
     return render(request, "groups/group_detail.html", context)
+
+
+SUGGEST_QUERY_MAX = 60
+
+
+def member_suggest(request: HttpRequest) -> JsonResponse:
+    """/members/suggest/?q=ad&group=12: members to name as speakers or co-hosts, as the
+    speaker fields suggest them while typing. Only members the viewer may invite: never
+    one either of them blocked, nor a suspended one; with `group` (a group the viewer is
+    in), only its members, for a group-only room or event."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Sign in to search for members."}, status=403)
+    if over_limit(request, "member.suggest", method="GET"):
+        return JsonResponse({"error": MESSAGES["member.suggest"]}, status=429)
+    query = request.GET.get("q", "")[:SUGGEST_QUERY_MAX]
+    among = None
+    group = request.GET.get("group", "")
+    if group:
+        if not group.isdigit() or not group_selectors.is_active_member(int(group), request.user):
+            return JsonResponse({"error": "You aren't a member of that group."}, status=403)
+        among = group_selectors.active_member_ids(int(group))
+    people = member_selectors.members_to_suggest(request.user, query, among=among)
+    return JsonResponse(
+        {
+            "members": [
+                {
+                    "handle": m.handle,
+                    "name": m.display_name,
+                    "headline": m.headline,
+                    "company": m.company,
+                    "verified_domain": m.verified_domain,
+                    "initials": m.initials,
+                    "avatar": m.avatar.url if m.avatar else "",
+                }
+                for m in people
+            ]
+        }
+    )
