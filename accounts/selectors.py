@@ -46,6 +46,14 @@ def blocked_either_way(member: Member, others) -> set[int]:
     return {b if a == member.pk else a for a, b in pairs}
 
 
+def blocked_between_ids(member: Member) -> set[int]:
+    """Ids of members this member blocked or who blocked this member (one query)."""
+    pairs = Block.objects.filter(Q(blocker=member) | Q(blocked=member)).values_list(
+        "blocker_id", "blocked_id"
+    )
+    return {b if a == member.pk else a for a, b in pairs}
+
+
 def blocked_ids(member: Member) -> set[int]:
     """Ids of members this member has blocked."""
     return set(Block.objects.filter(blocker=member).values_list("blocked_id", flat=True))

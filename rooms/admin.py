@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from config.view_only import ViewOnly
-from rooms.models import AuditEntry, Participant, Report, Room, RoomBan, Warning
+from rooms.models import AuditEntry, Participant, Question, Report, Room, RoomBan, Warning
 from rooms.moderation import services as moderation
 
 
@@ -42,6 +42,18 @@ class ParticipantAdmin(ViewOnly, admin.ModelAdmin):
     raw_id_fields = ["member", "room"]
     readonly_fields = ["joined_at", "left_at"]
     list_select_related = ["member", "room"]
+
+
+@admin.register(Question)
+class QuestionAdmin(ViewOnly, admin.ModelAdmin):
+    """Questions change through the room's moderators (rooms/services/questions.py), which
+    tell the room; staff read them here."""
+
+    list_display = ["text", "room", "asker", "votes", "created_at", "answered_at", "removed_at"]
+    list_filter = ["answered_at", "removed_at"]
+    search_fields = ["text", "asker__display_name", "room__title"]
+    raw_id_fields = ["room", "asker", "removed_by"]
+    list_select_related = ["room", "asker"]
 
 
 @admin.register(RoomBan)

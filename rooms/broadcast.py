@@ -290,3 +290,51 @@ def _audience_text(room_id: int) -> str:
     # The peak is kept here, once per coalesced update, rather than on every join.
     Room.objects.filter(pk=room_id, peak_audience__lt=count).update(peak_audience=count)
     return protocol.audience_changed(version=version, count=count, first_page=first_page)
+
+
+# --- Questions ------------------------------------------------------------------------------
+
+QUESTIONS_INTERVAL = 0.5  # at most one questions update per room per node this often
+_questions_pending: set[int] = set()
+_questions_last_sent: dict[int, float] = {}
+
+
+def questions_changed(room_id: int) -> None:
+    """The room's questions changed: one coalesced update to the room, each consumer
+    leaving out the questions of members hidden from its member. Votes arrive by the
+    hundred in a big room; the update goes out at most every QUESTIONS_INTERVAL."""
+    transaction.on_commit(lambda: _schedule_questions(room_id))
+
+
+def _schedule_questions(room_id: int) -> None:
+    if not eventloop.call_soon(_questions_flush_later, room_id):
+        _send_now(room_group(room_id), _questions_event(room_id))
+
+
+def _questions_event(room_id: int) -> dict:
+    return {"type": "room.questions", "questions": snapshots.questions(room_id)}
+
+
+def _questions_flush_later(room_id: int) -> None:
+    if room_id in _questions_pending:
+        return
+    _questions_pending.add(room_id)
+    wait = _questions_last_sent.get(room_id, 0.0) + QUESTIONS_INTERVAL - time.monotonic()
+    eventloop.spawn(_questions_flush(room_id, max(wait, 0.0)))
+
+
+async def _questions_flush(room_id: int, wait: float) -> None:
+    await asyncio.sleep(wait)
+    _questions_pending.discard(room_id)
+    _questions_last_sent[room_id] = time.monotonic()
+    if len(_questions_last_sent) > 1000:  # rooms quiet for a minute are forgotten
+        now = time.monotonic()
+        for old in [r for r, at in _questions_last_sent.items() if now - at > 60]:
+            del _questions_last_sent[old]
+    try:
+        event = await database_sync_to_async(_questions_event)(room_id)
+        await get_channel_layer().group_send(room_group(room_id), event)
+    except outage.DATABASE_DOWN as exc:
+        log.warning("questions update for room %s: the database is unavailable: %r", room_id, exc)
+    except Exception:
+        log.exception("questions update for room %s failed", room_id)

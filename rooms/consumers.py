@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.selectors import blocked_ids
+from accounts.selectors import blocked_between_ids, blocked_ids
 from config import outage
 from media import MediaError
 from rooms import (
@@ -55,6 +55,7 @@ MAX_SOCKETS_PER_MEMBER = 3
 # of the moderators' actions on the one ORM thread (every hand toggle is a transaction).
 REACTIONS_PER_SECOND = 10
 HAND_TOGGLES_PER_SECOND = 20
+VOTES_PER_SECOND = 20
 AUDIENCE_TOGGLES = frozenset({"hand.raise", "hand.lower"})
 # ...and hand toggles run on a thread (and database connection) of their own, so that even
 # within that rate they queue only behind each other, never ahead of a moderator's action on
@@ -86,6 +87,7 @@ class TokenBucket:
 
 _reaction_buckets: dict[int, TokenBucket] = {}  # room -> its audience's bucket
 _hand_buckets: dict[int, TokenBucket] = {}
+_vote_buckets: dict[int, TokenBucket] = {}
 
 
 def _room_allows(buckets: dict[int, TokenBucket], room_id: int, rate: float) -> bool:
@@ -152,8 +154,25 @@ ACTIONS = {
     "member.ban": (services.member_ban, ("member", "reason")),
     "room.end": (services.room_end, ()),
     "reaction": (services.reaction_send, ("emoji",)),
+    "question.ask": (services.question_ask, ("text",)),
+    "question.vote": (services.question_vote, ("question",)),
+    "question.unvote": (services.question_unvote, ("question",)),
+    "question.withdraw": (services.question_withdraw, ("question",)),
+    "question.answer": (services.question_answer, ("question",)),
+    "question.remove": (services.question_remove, ("question",)),
 }
-KWARG_NAMES = {"member": "member_id", "reason": "reason", "emoji": "emoji"}
+KWARG_NAMES = {
+    "member": "member_id",
+    "reason": "reason",
+    "emoji": "emoji",
+    "question": "question_id",
+    "text": "text",
+}
+# The audience's own actions, which lock no room row: on the audience's thread (below).
+AUDIENCE_LANE = frozenset(
+    {"hand.raise", "hand.lower", "question.ask", "question.vote", "question.unvote"}
+)
+QUESTION_VOTES = frozenset({"question.vote", "question.unvote"})
 
 UNAVAILABLE_MESSAGE = "Podium can't reach its database for a moment. Reconnecting…"
 
@@ -168,6 +187,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     counted = False  # this socket holds one of its member's MAX_SOCKETS_PER_MEMBER
     hidden: frozenset | set = frozenset()  # blocked either way, as last read (hand queue)
     hidden_at = float("-inf")
+    questions_hidden: set | None = None  # blocked either way (questions), once read
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -228,6 +248,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         eventloop.bind(asyncio.get_running_loop())
+        self.voted: set[int] = set()  # the questions this member voted for
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         user = self.scope.get("user")
         await self.accept()
@@ -277,6 +298,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.joined = True
         _joined.add(self)
+        self.voted = set(snapshot["questions_voted"])
         await self._set_moderator_group(snapshot["you"]["can_moderate"])
         await self.send(text_data=protocol.room_state(snapshot))
 
@@ -393,9 +415,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message.type == "reaction":
             await self._react(message.emoji)
             return
-        if message.type in AUDIENCE_TOGGLES and not _room_allows(
-            _hand_buckets, self.room_id, HAND_TOGGLES_PER_SECOND
-        ):
+        busy = (
+            message.type in AUDIENCE_TOGGLES
+            and not _room_allows(_hand_buckets, self.room_id, HAND_TOGGLES_PER_SECOND)
+        ) or (
+            message.type in QUESTION_VOTES
+            and not _room_allows(_vote_buckets, self.room_id, VOTES_PER_SECOND)
+        )
+        if busy:
             await self.send(
                 text_data=protocol.error("rate_limited", "The room is busy; try again shortly.")
             )
@@ -404,6 +431,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             snapshot = await database_sync_to_async(selectors.room_state)(
                 room_id=self.room_id, member=self.member
             )
+            self.voted = set(snapshot["questions_voted"])
             await self._set_moderator_group(snapshot["you"]["can_moderate"])
             await self.send(text_data=protocol.room_state(snapshot))
             return
@@ -415,11 +443,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         service, fields = ACTIONS[message.type]
         kwargs = {KWARG_NAMES[name]: getattr(message, name) for name in fields}
-        if message.type in AUDIENCE_TOGGLES:
+        if message.type in AUDIENCE_LANE:
             run = database_sync_to_async(service, thread_sensitive=False, executor=_audience_lane)
         else:
             run = database_sync_to_async(service)
         await run(room_id=self.room_id, actor=self.member, **kwargs)
+        if message.type in QUESTION_VOTES:
+            (self.voted.add if message.type == "question.vote" else self.voted.discard)(
+                message.question
+            )
 
     async def _react(self, emoji: str) -> None:
         """A reaction is gone as soon as it is shown: it needs no row, lock or ORM hop, only
@@ -527,6 +559,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 pass
         queue = [entry for entry in event["queue"] if entry["member"] not in self.hidden]
         await self.send(text_data=protocol.hand_queue(version=event["version"], queue=queue))
+
+    async def room_questions(self, event: dict) -> None:
+        # Who is hidden from this member either way, read once, at the first questions
+        # update (a block made later applies from the next visit, or a state.sync).
+        if self.questions_hidden is None:
+            try:
+                self.questions_hidden = await database_sync_to_async(blocked_between_ids)(
+                    self.member
+                )
+            except outage.DATABASE_DOWN:
+                return  # the next update, or the client's state.sync, brings them
+        shown = [q for q in event["questions"] if q["member"] not in self.questions_hidden]
+        ids = {q["id"] for q in shown}
+        voted = sorted(self.voted & ids)
+        await self.send(text_data=protocol.questions(questions=shown, voted=voted))
 
     async def room_replaced(self, event: dict) -> None:
         if event["channel"] != self.channel_name:

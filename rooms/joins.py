@@ -60,9 +60,14 @@ def run_joins(requests: list[JoinRequest]) -> list:
                 joiners=[(requests[i].member, requests[i].connection) for i, _ in listeners],
             )
             audience = snapshots.audience(room_id, joining=True)
+            parts = snapshots.questions_parts(room_id, [p.member for p in joined])
             for (index, access), participant in zip(listeners, joined, strict=True):
                 answers[index] = snapshots.room_snapshot(
-                    room, participant, platform=access.moderator_powers, audience_now=audience
+                    room,
+                    participant,
+                    platform=access.moderator_powers,
+                    audience_now=audience,
+                    questions_now=parts[participant.member_id],
                 )
         for index, access in alone:
             answers[index] = _join_alone(requests[index], access)

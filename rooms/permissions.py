@@ -24,6 +24,11 @@ SELF_ACTIONS: dict[str, frozenset[str]] = {
     "mute.self": STAGE,
     "unmute.self": STAGE,
     "reaction": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
+    # Audience questions (rooms/services/questions.py): anyone present asks and votes.
+    "question.ask": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
+    "question.vote": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
+    "question.unvote": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
+    "question.withdraw": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
 }
 
 # Actions on another member: for each actor role, the target roles it may act on.
@@ -77,6 +82,8 @@ TARGET_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
 # Room-wide actions: the roles that may take them.
 ROOM_ACTIONS: dict[str, frozenset[str]] = {
     "room.end": frozenset({HOST, "platform"}),
+    "question.answer": frozenset({HOST, MODERATOR, "platform"}),
+    "question.remove": frozenset({HOST, MODERATOR, "platform"}),
 }
 
 ACTIONS = frozenset(SELF_ACTIONS) | frozenset(TARGET_ACTIONS) | frozenset(ROOM_ACTIONS)

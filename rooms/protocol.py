@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SDP_BYTES = 16 * 1024
+QUESTION_MAX_LENGTH = 280
 REACTIONS = ("👏", "❤️", "😂", "💯", "🙌", "🤔", "👍", "🔥")
 
 
@@ -151,6 +152,39 @@ class Reaction(_Message):
     emoji: Literal[REACTIONS]  # type: ignore[valid-type]
 
 
+QuestionId = Annotated[StrictInt, Field(gt=0, lt=2**63)]
+
+
+class QuestionAsk(_Message):
+    type: Literal["question.ask"]
+    text: Annotated[StrictStr, Field(min_length=1, max_length=QUESTION_MAX_LENGTH)]
+
+
+class QuestionVote(_Message):
+    type: Literal["question.vote"]
+    question: QuestionId
+
+
+class QuestionUnvote(_Message):
+    type: Literal["question.unvote"]
+    question: QuestionId
+
+
+class QuestionWithdraw(_Message):
+    type: Literal["question.withdraw"]
+    question: QuestionId
+
+
+class QuestionAnswer(_Message):
+    type: Literal["question.answer"]
+    question: QuestionId
+
+
+class QuestionRemove(_Message):
+    type: Literal["question.remove"]
+    question: QuestionId
+
+
 class RtcOffer(_Message):
     type: Literal["rtc.offer"]
     sdp: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SDP_BYTES)]
@@ -186,6 +220,12 @@ Inbound = Annotated[
     | MemberBan
     | RoomEnd
     | Reaction
+    | QuestionAsk
+    | QuestionVote
+    | QuestionUnvote
+    | QuestionWithdraw
+    | QuestionAnswer
+    | QuestionRemove
     | RtcOffer
     | RtcCandidate
     | StateSync,
@@ -257,6 +297,12 @@ def audience_changed(*, version: int, count: int, first_page: list[dict]) -> str
 
 def hand_queue(*, version: int, queue: list[dict]) -> str:
     return _dump({"type": "hand.queue", "version": version, "queue": queue})
+
+
+def questions(*, questions: list[dict], voted: list[int]) -> str:
+    """The room's questions as this member sees them, and the ones they voted for. Not
+    versioned: each one replaces the last (state.sync repairs a lost one)."""
+    return _dump({"type": "questions", "questions": questions, "voted": voted})
 
 
 def invited(*, version: int, by: str) -> str:

@@ -6,10 +6,11 @@ Each builder costs a fixed number of queries however many people are in the room
 import time
 from collections.abc import Collection
 
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 
+from accounts.models import Block
 from accounts.selectors import blocked_ids
-from rooms.models import STAGE_ROLES, Participant, Role, Room
+from rooms.models import STAGE_ROLES, Participant, Question, QuestionVote, Role, Room
 
 AUDIENCE_PAGE = 30
 HAND_QUEUE_LIMIT = 100
@@ -120,6 +121,73 @@ def hand_queue(room_id: int, *, hide: Collection[int] = frozenset()) -> list[dic
     ]
 
 
+QUESTIONS_LIMIT = 100
+
+
+def questions(room_id: int) -> list[dict]:
+    """The room's questions as everyone sees them, before each viewer's blocks: open ones by
+    votes (then oldest first), then the answered ones, most recently answered first."""
+    rows = (
+        Question.objects.filter(room_id=room_id, removed_at__isnull=True)
+        .select_related("asker")
+        .order_by(
+            Case(When(answered_at__isnull=True, then=Value(0)), default=Value(1)),
+            "-votes",
+            "created_at",
+            "-answered_at",
+        )[:QUESTIONS_LIMIT]
+    )
+    return [
+        {
+            "id": q.pk,
+            "member": q.asker_id,
+            "name": q.asker.display_name,
+            "headline": q.asker.headline,
+            "company": q.asker.company,
+            "verified": q.asker.verified_domain,
+            "text": q.text,
+            "votes": q.votes,
+            "answered": q.answered_at is not None,
+            "asked_at": q.created_at.isoformat(),
+        }
+        for q in rows
+    ]
+
+
+def questions_parts(room_id: int, members: list) -> dict[int, dict]:
+    """member id -> the `questions` and `questions_voted` of their room.state: the
+    questions they may see (none from members blocked either way) and their votes. Three
+    queries however many members (a batch of joins), one if the room has no questions."""
+    listed = questions(room_id)
+    if not listed:
+        return {m.pk: {"questions": [], "questions_voted": []} for m in members}
+    ids = [m.pk for m in members]
+    hidden: dict[int, set[int]] = {pk: set() for pk in ids}
+    pairs = Block.objects.filter(Q(blocker_id__in=ids) | Q(blocked_id__in=ids)).values_list(
+        "blocker_id", "blocked_id"
+    )
+    for blocker, blocked in pairs:
+        if blocker in hidden:
+            hidden[blocker].add(blocked)
+        if blocked in hidden:
+            hidden[blocked].add(blocker)
+    voted: dict[int, list[int]] = {pk: [] for pk in ids}
+    votes = QuestionVote.objects.filter(
+        member_id__in=ids, question_id__in=[q["id"] for q in listed]
+    ).values_list("member_id", "question_id")
+    for member_id, question_id in votes:
+        voted[member_id].append(question_id)
+    parts = {}
+    for pk in ids:
+        shown = [q for q in listed if q["member"] not in hidden[pk]]
+        seen = {q["id"] for q in shown}
+        parts[pk] = {
+            "questions": shown,
+            "questions_voted": sorted(v for v in voted[pk] if v in seen),
+        }
+    return parts
+
+
 def you(participant: Participant, *, platform: bool) -> dict:
     return {
         "member": participant.member_id,
@@ -140,6 +208,7 @@ def room_snapshot(
     platform: bool,
     joining: bool = False,
     audience_now: tuple[int, list[dict]] | None = None,
+    questions_now: dict | None = None,
 ) -> dict:
     """The room.state for one member. `joining`: sent on a join, which in a join storm may
     reuse a recent reading of the audience (see audience()). `audience_now`: a reading of
@@ -161,4 +230,4 @@ def room_snapshot(
         if me["can_moderate"]
         else [],
         "you": me,
-    }
+    } | (questions_now or questions_parts(room.pk, [participant.member])[participant.member_id])

@@ -6,6 +6,7 @@ from rooms.models.moderation import (
     ReportCategory,
     Warning,
 )
+from rooms.models.questions import QUESTION_MAX_LENGTH, Question, QuestionVote
 from rooms.models.room import (
     MODERATING_ROLES,
     STAGE_ROLES,
@@ -17,11 +18,14 @@ from rooms.models.room import (
 
 __all__ = [
     "MODERATING_ROLES",
+    "QUESTION_MAX_LENGTH",
     "STAGE_ROLES",
     "AuditAction",
     "AuditEntry",
     "AuditLogIsAppendOnly",
     "Participant",
+    "Question",
+    "QuestionVote",
     "Report",
     "ReportCategory",
     "Role",

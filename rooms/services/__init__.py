@@ -24,6 +24,14 @@ from rooms.services.presence import (
     participants_reap,
     reaction_send,
 )
+from rooms.services.questions import (
+    question_answer,
+    question_ask,
+    question_remove,
+    question_unvote,
+    question_vote,
+    question_withdraw,
+)
 from rooms.services.stage import (
     hand_dismiss,
     hand_lower,
@@ -55,6 +63,12 @@ __all__ = [
     "participant_join",
     "participant_leave",
     "participants_reap",
+    "question_answer",
+    "question_ask",
+    "question_remove",
+    "question_unvote",
+    "question_vote",
+    "question_withdraw",
     "reaction_send",
     "room_create",
     "room_end",

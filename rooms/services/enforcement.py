@@ -7,6 +7,7 @@ from rooms import protocol
 from rooms.models import AuditAction, Role, RoomBan
 from rooms.moderation.audit import audit
 from rooms.services.change import RoomChange, acting
+from rooms.services.questions import questions_remove_by
 from rooms.services.stage import mute_self, take_seat
 
 
@@ -97,4 +98,5 @@ def _send_away(room_id: int, actor, member_id: int, *, banned: bool, reason: str
                 member_id=member_id,
                 defaults={"banned_by": actor, "reason": reason},
             )
+            questions_remove_by(room_id=room_id, member_id=member_id, actor=actor)
         change.sent_away(member_id, banned=banned)

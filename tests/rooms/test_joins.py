@@ -15,7 +15,7 @@ from django.utils import timezone
 from rooms import joins
 from rooms.errors import RoomError
 from rooms.joins import JoinRequest, run_joins
-from rooms.models import Participant, Role, Room, RoomBan
+from rooms.models import Participant, Question, Role, Room, RoomBan
 from tests.conftest import make_member, make_room
 from tests.rooms.wsutil import connect, until
 
@@ -42,7 +42,16 @@ def test_a_batch_costs_the_same_queries_for_5_or_25_listeners(alice):
     _queries_for(room, _listeners(1))  # reads the stage, cached until it changes
     small, large = _queries_for(room, _listeners(5)), _queries_for(room, _listeners(25))
     assert small == large
-    assert large <= 7, "access, rows, at most two writes, the audience"
+    assert large <= 8, "access, rows, at most two writes, the audience, the questions"
+
+
+def test_a_batch_costs_the_same_queries_for_5_or_25_listeners_with_questions_asked(alice):
+    room = make_room(alice)
+    asker = _listeners(1)[0]
+    Participant.objects.filter(room=room, member=asker).update(is_present=True)
+    Question.objects.create(room=room, asker=asker, text="Anything?")
+    _queries_for(room, _listeners(1))
+    assert _queries_for(room, _listeners(5)) == _queries_for(room, _listeners(25))
 
 
 def test_each_socket_gets_its_own_room_state_and_presence(alice, bob):
