@@ -22,6 +22,7 @@ from rooms.models import (
     AuditAction,
     AuditEntry,
     Participant,
+    Question,
     Report,
     ReportCategory,
     Room,
@@ -65,6 +66,7 @@ def _one_of_each(staff) -> dict[str, object]:
         "rooms.Room": room,
         "rooms.Participant": Participant.objects.get(room=room, member=bob),
         "rooms.RoomBan": RoomBan.objects.create(room=room, member=staff, banned_by=alice),
+        "rooms.Question": Question.objects.create(room=room, asker=bob, text="How is it sharded?"),
         "rooms.Report": report,
         "rooms.Warning": Warning.objects.create(member=bob, issued_by=staff, message="Be kind"),
         "rooms.AuditEntry": AuditEntry.objects.create(
@@ -95,8 +97,9 @@ NO_ADD = {
     # Changed only through their services (who tell the room live or check the actor).
     "rooms.Participant",
     "podium_groups.Membership",
+    "rooms.Question",
 }
-VIEW_ONLY = {"rooms.Participant", "podium_groups.Membership"}
+VIEW_ONLY = {"rooms.Participant", "podium_groups.Membership", "rooms.Question"}
 
 
 @pytest.fixture
