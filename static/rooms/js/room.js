@@ -5,6 +5,7 @@
 
 import { createAudio } from "./audio.js";
 import { avatar, el, identity, personMenu as menuFor, ROLE_LABEL } from "./people.js";
+import { createQuestions } from "./questions.js";
 
 const root = document.getElementById("room");
 const roomId = Number(root.dataset.roomId);
@@ -42,6 +43,12 @@ const audio = createAudio({
     status.textContent = text;
   },
   iceServers: JSON.parse(root.dataset.iceServers || "[]"),
+});
+const questions = createQuestions({
+  root,
+  send: (type, fields) => send(type, fields),
+  announce: (text) => announce(text),
+  me,
 });
 
 function send(type, fields = {}) {
@@ -182,8 +189,12 @@ function handle(event) {
       // moment of our own, so that a whole room doesn't ask at once.
       setTimeout(resync, Math.random() * 2000);
       break;
+    case "questions":
+      questions.apply(event.questions, event.voted);
+      break;
     case "error":
       announce(event.message);
+      questions.refused();
       if (MEDIA_ERRORS.has(event.code)) audio.error("Audio isn't available: retrying…");
       if (event.code === "unavailable") unavailable();
       break;
@@ -211,6 +222,8 @@ function applySnapshot(event) {
   state.stage = event.stage;
   state.audience = { count: event.audience.count, people: event.audience.first_page };
   state.queue = event.hand_queue;
+  questions.setYou(event.you);
+  questions.apply(event.questions, event.questions_voted);
   renderStage();
   renderAudience();
   renderQueue();
@@ -225,6 +238,7 @@ function applySnapshot(event) {
 function applyYou(you, { quiet = false } = {}) {
   const before = state.you;
   state.you = you;
+  questions.setYou(you);
   if (!quiet && before) {
     if (before.role === "listener" && you.role !== "listener") {
       announce(you.role === "moderator" ? "You're now a moderator." : "You're now a speaker.");
