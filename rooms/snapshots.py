@@ -142,6 +142,7 @@ def questions(room_id: int) -> list[dict]:
             "id": q.pk,
             "member": q.asker_id,
             "name": q.asker.display_name,
+            "handle": q.asker.handle,
             "headline": q.asker.headline,
             "company": q.asker.company,
             "verified": q.asker.verified_domain,

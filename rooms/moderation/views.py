@@ -21,6 +21,7 @@ from rooms.models import (
     STAGE_ROLES,
     AuditAction,
     AuditEntry,
+    Question,
     Report,
     ReportCategory,
     Room,
@@ -202,6 +203,13 @@ def report_create(request: HttpRequest) -> HttpResponse:
             if member is None:
                 messages.error(request, "You can't report that room.")
                 return redirect("home")
+    # A question reported from the room: its words go with the report.
+    question = None
+    question_id = source.get("question", "")
+    if room is not None and member is not None and question_id.isdigit():
+        question = Question.objects.filter(
+            pk=int(question_id), room=room, asker=member, removed_at__isnull=True
+        ).first()
     form = ReportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and over_limit(request, "report.create"):
         form.add_error(None, MESSAGES["report.create"])
@@ -209,10 +217,13 @@ def report_create(request: HttpRequest) -> HttpResponse:
         return render(request, "moderation/report_form.html", context, status=429)
     if request.method == "POST" and form.is_valid():
         try:
+            details = form.cleaned_data["details"]
+            if question is not None:
+                details = f"About their question: “{question.text}”\n\n{details}".strip()
             _, merged = moderation.report_file(
                 reporter=request.user,
                 category=form.cleaned_data["category"],
-                details=form.cleaned_data["details"],
+                details=details,
                 target_member=member,
                 room=room,
             )
@@ -228,5 +239,7 @@ def report_create(request: HttpRequest) -> HttpResponse:
             )
             return redirect(room if room is not None else member)
     return render(
-        request, "moderation/report_form.html", {"form": form, "member": member, "room": room}
+        request,
+        "moderation/report_form.html",
+        {"form": form, "member": member, "room": room, "question": question},
     )

@@ -231,3 +231,26 @@ async def test_a_question_is_hidden_from_members_the_asker_blocked(alice, bob, c
     finally:
         for comm in (host, bob_socket, carol_socket):
             await comm.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_question_is_reportable_with_its_words(alice, bob):
+    from rooms.models import Report
+    from tests.moderation.helpers import logged_in
+
+    room = make_room(alice)
+    present(room, bob, role=Role.LISTENER)
+    question = services.question_ask(
+        room_id=room.pk, actor=bob, text="Buy my course at scam.example"
+    )
+    client = logged_in(alice)
+    form = {"member": bob.handle, "room": room.pk, "question": question.pk, "category": "spam"}
+
+    page = client.get("/report/", form)
+    assert "Buy my course at scam.example" in page.content.decode()
+    client.post("/report/", {**form, "details": "Selling."})
+
+    report = Report.objects.get()
+    assert report.target_member == bob and report.room == room
+    assert report.details.startswith("About their question: “Buy my course at scam.example”")
+    assert report.details.endswith("Selling.")

@@ -8,7 +8,7 @@ import { el } from "./people.js";
 
 const MAX = 280;
 
-export function createQuestions({ root, send, announce, me }) {
+export function createQuestions({ root, send, announce, me, roomId }) {
   const section = root.querySelector("[data-questions-section]");
   const list = section.querySelector("[data-questions]");
   const form = section.querySelector("[data-question-form]");
@@ -102,6 +102,10 @@ export function createQuestions({ root, send, announce, me }) {
       actions.append(el("button", { type: "button", class: "button button-ghost button-small", "data-q-action": "question.remove", text: "Remove" }));
     } else if (mine) {
       actions.append(el("button", { type: "button", class: "button button-ghost button-small", "data-q-action": "question.withdraw", text: "Withdraw" }));
+    }
+    if (!mine) {
+      const params = new URLSearchParams({ member: question.handle, room: String(roomId), question: String(question.id) });
+      actions.append(el("a", { class: "button button-ghost button-small", href: `/report/?${params}`, text: "Report", "aria-label": `Report ${question.name}'s question` }));
     }
     // Replace the contents, keeping the focused control if it is still wanted.
     const focused = item.contains(document.activeElement) ? document.activeElement.dataset.qAction : null;

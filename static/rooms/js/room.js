@@ -49,6 +49,7 @@ const questions = createQuestions({
   send: (type, fields) => send(type, fields),
   announce: (text) => announce(text),
   me,
+  roomId,
 });
 
 function send(type, fields = {}) {
