@@ -34,9 +34,11 @@ def _with_stage_preview(rooms: QuerySet[Room]) -> QuerySet[Room]:
                 "participants",
                 filter=Q(participants__is_present=True, participants__role="listener"),
             ),
+            # Live: who is on stage now. Not yet live: the speakers lined up.
             stage_count=Count(
                 "participants",
-                filter=Q(participants__role__in=STAGE_ROLES),
+                filter=Q(participants__role__in=STAGE_ROLES)
+                & (Q(participants__is_present=True) | ~Q(status=Room.Status.LIVE)),
             ),
         )
         .prefetch_related(
@@ -45,7 +47,7 @@ def _with_stage_preview(rooms: QuerySet[Room]) -> QuerySet[Room]:
                 queryset=Participant.objects.filter(role__in=STAGE_ROLES)
                 .select_related("member")
                 .order_by("pk"),
-                to_attr="stage_preview",
+                to_attr="stage_people",
             )
         )
     )

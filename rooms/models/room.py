@@ -86,6 +86,13 @@ class Room(models.Model):
     def is_live(self) -> bool:
         return self.status == self.Status.LIVE
 
+    @property
+    def stage_preview(self) -> list:
+        """The faces on a room card (after rooms.selectors._with_stage_preview): on a live
+        room, those on stage now; before it starts, the speakers lined up."""
+        people = getattr(self, "stage_people", [])
+        return [p for p in people if p.is_present or not self.is_live]
+
 
 class Role(models.TextChoices):
     HOST = "host", "Host"

@@ -303,3 +303,29 @@ def test_it_starts_only_on_post_and_for_signed_in_members(client, alice):
     room.refresh_from_db()
     assert room.status == Room.Status.SCHEDULED
     assert Participant.objects.get(room=room).role == Role.HOST
+
+
+def test_cards_and_the_dashboard_count_only_people_present(alice, bob, carol):
+    """Room cards said '3 on stage' in an empty room, and the dashboard '0 speakers' where
+    the room list said '2': both now count the people present; a room not yet live counts
+    the speakers lined up."""
+    from django.contrib.auth.models import Permission
+
+    from tests.moderation.helpers import logged_in, present
+
+    live = make_room(alice, speakers=[bob], title="Live and empty")
+    later = make_room(alice, speakers=[bob, carol], title="Later today", live=False)
+    listing = logged_in(carol).get("/rooms/").content.decode()
+    assert "0 on stage · 0 listening" in listing
+
+    present(live, alice)
+    present(live, carol, role=Role.LISTENER)
+    listing = logged_in(carol).get("/rooms/").content.decode()
+    assert "1 on stage · 1 listening" in listing
+    mod = make_member("Mo Derator")
+    mod.user_permissions.add(Permission.objects.get(codename="moderate_platform"))
+    dashboard = logged_in(mod).get("/moderation/").content.decode()
+    row = dashboard[dashboard.index("Live and empty") :]
+    assert re.search(r"<td>1</td>\s*<td>1</td>", row)
+    search = logged_in(carol).get("/search/", {"q": "Later"}).content.decode()
+    assert "3 speakers lined up" in search and later.title in search  # the host too
