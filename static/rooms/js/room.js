@@ -266,8 +266,33 @@ function applyYou(you, { quiet = false } = {}) {
 
 // --- Rendering ---------------------------------------------------------------------------
 
+// A list that holds the keyboard focus (an open "•••" menu, say) isn't rebuilt under the
+// user: it is drawn again once focus leaves it.
+const deferred = new Map(); // list element -> its render function
+function holdsFocus(list, render) {
+  if (!list.contains(document.activeElement)) return false;
+  if (!deferred.has(list)) {
+    deferred.set(list, render);
+    list.addEventListener(
+      "focusout",
+      () =>
+        setTimeout(() => {
+          if (list.contains(document.activeElement)) return holdsFocus(list, render);
+          deferred.delete(list);
+          render();
+        }, 0),
+      { once: true },
+    );
+  }
+  return true;
+}
+
 function renderStage() {
   const list = $("[data-stage]");
+  if (holdsFocus(list, renderStage)) {
+    $("[data-stage-count]").textContent = String(state.stage.length);
+    return;
+  }
   list.replaceChildren(
     ...state.stage.map((person) => {
       const item = el("li", { class: "stage-person", "data-member": person.member });
@@ -275,7 +300,7 @@ function renderStage() {
       item.append(face, identity(person));
       const badges = el("span", { class: "stage-badges" });
       badges.append(el("span", { class: "badge badge-role", text: ROLE_LABEL[person.role] }));
-      if (person.muted) badges.append(el("span", { class: "badge badge-muted", title: "Muted", text: "🔇 Muted" }));
+      if (person.muted) badges.append(el("span", { class: "badge badge-muted", text: "Muted" }));
       item.append(badges);
       const menu = personMenu(person);
       if (menu) item.append(menu);
@@ -287,6 +312,10 @@ function renderStage() {
 
 function renderAudience() {
   const list = $("[data-audience]");
+  if (holdsFocus(list, renderAudience)) {
+    $("[data-audience-count]").textContent = String(state.audience.count);
+    return;
+  }
   list.replaceChildren(
     ...state.audience.people.map((person) => {
       const item = el("li", { class: "audience-person", "data-member": person.member });
@@ -302,12 +331,32 @@ function renderAudience() {
   $("[data-audience-more]").hidden = state.audience.people.length >= state.audience.count;
 }
 
+let queueSeen = null; // members whose raised hand this moderator has been told of
+const baseTitle = document.title;
+
 function renderQueue() {
   const you = state.you;
   const section = $("[data-hand-queue-section]");
   section.hidden = !(you && you.can_moderate);
-  if (section.hidden) return;
-  $("[data-hand-queue]").replaceChildren(
+  if (section.hidden) {
+    document.title = baseTitle;
+    queueSeen = null;
+    return;
+  }
+  // Moderators hear each new hand, and the tab's title counts them.
+  const now = new Set(state.queue.map((p) => p.member));
+  if (queueSeen !== null) {
+    for (const person of state.queue) if (!queueSeen.has(person.member)) announce(`${person.name} raised a hand.`);
+  }
+  queueSeen = now;
+  const n = state.queue.length;
+  document.title = n ? `(${n} hand${n === 1 ? "" : "s"} raised) ${baseTitle}` : baseTitle;
+  const list = $("[data-hand-queue]");
+  // Where the keyboard was in the queue: after Approve or Dismiss that entry goes, and
+  // focus moves to the entry now in its place (or the heading when the queue is empty).
+  const focusedIndex = [...list.children].findIndex((li) => li.contains(document.activeElement));
+  const focusedAction = focusedIndex >= 0 ? document.activeElement.dataset.action : null;
+  list.replaceChildren(
     ...state.queue.map((person) => {
       const item = el("li", { class: "queue-person" });
       item.append(avatar(person, "md"), identity(person));
@@ -324,6 +373,11 @@ function renderQueue() {
   );
   $("[data-queue-count]").textContent = String(state.queue.length);
   $("[data-queue-empty]").hidden = state.queue.length > 0;
+  if (focusedIndex >= 0) {
+    const item = list.children[Math.min(focusedIndex, list.children.length - 1)];
+    const target = item && (item.querySelector(`[data-action="${focusedAction}"]`) || item.querySelector("button"));
+    (target || $("#queue-heading")).focus();
+  }
 }
 
 function renderControls() {
@@ -337,10 +391,16 @@ function renderControls() {
     "can-leave-stage": you.role === "speaker" || you.role === "moderator",
     host: you.is_host || you.platform,
   };
+  const hadFocus = root.querySelector(".controls").contains(document.activeElement);
   for (const button of root.querySelectorAll(".controls [data-show]")) {
     button.hidden = !flags[button.dataset.show];
   }
   $("[data-invite]").hidden = !(you.role === "listener" && you.invited);
+  // Raise hand becomes Lower hand, Unmute becomes Mute: the keyboard stays on the bar.
+  if (hadFocus && (document.activeElement === document.body || document.activeElement.hidden)) {
+    const first = [...root.querySelectorAll(".controls button, .controls summary, .controls a")].find((b) => !b.hidden);
+    if (first) first.focus();
+  }
 }
 
 // --- Announcements and reactions ----------------------------------------------------------
@@ -381,6 +441,15 @@ function markSpeaking(active) {
 }
 
 // --- Input -------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const menu = event.target.closest && event.target.closest("details[open]");
+  const open = menu || root.querySelector("details.menu[open]");
+  if (!open) return;
+  open.open = false;
+  open.querySelector("summary").focus();
+});
 
 root.addEventListener("click", (click) => {
   const button = click.target.closest("button");
