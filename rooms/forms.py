@@ -25,6 +25,14 @@ class RoomForm(forms.Form):
         help_text="The most people on stage at once, the host included.",
     )
 
+    go_live = forms.BooleanField(
+        label="Go live now",
+        required=False,
+        initial=True,
+        help_text="Or leave it scheduled, and press Go live on its page when your speakers "
+        "are ready.",
+    )
+
     def __init__(self, *args, host, **kwargs):
         super().__init__(*args, **kwargs)
         self.host = host

@@ -8,4 +8,5 @@ urlpatterns = [
     path("<int:room_id>/", views.room_detail, name="room_detail"),
     path("<int:room_id>/start/", views.room_start, name="room_start"),
     path("<int:room_id>/audience/", views.room_audience, name="room_audience"),
+    path("<int:room_id>/status/", views.room_status, name="room_status"),
 ]

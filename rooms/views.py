@@ -44,7 +44,15 @@ def room_create(request: HttpRequest) -> HttpResponse:
             except ValueError as exc:
                 form.add_error("speakers", str(exc))
             else:
-                messages.success(request, "Room created. Start it when your speakers are ready.")
+                if not data["go_live"]:
+                    messages.success(request, "Room created. Go live when your speakers are ready.")
+                    return redirect(room)
+                try:
+                    services.room_start(actor=request.user, room=room)
+                except RoomError as exc:
+                    messages.error(request, f"Room created, but it couldn't go live: {exc.message}")
+                else:
+                    messages.success(request, "You're live.")
                 return redirect(room)
     else:
         form = RoomForm(host=request.user, initial=request.GET.dict())
@@ -94,6 +102,16 @@ def room_detail(request: HttpRequest, room_id: int) -> HttpResponse:
             },
         },
     )
+
+
+@login_required
+def room_status(request: HttpRequest, room_id: int) -> JsonResponse:
+    """Whether the room is scheduled, live or ended: a scheduled room's page asks every few
+    seconds, and turns live by itself when the host starts it."""
+    room = selectors.room_get_for_member(room_id, request.user)
+    response = JsonResponse({"status": room.status})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

@@ -92,3 +92,18 @@ def test_it_tells_the_older_tab_it_was_replaced(signed_in, alice, carol):
     expect(second.get_by_role("button", name="Raise hand")).to_be_visible()
     expect(first.locator("[data-ended]")).to_be_visible()
     expect(first.locator("[data-ended-title]")).to_have_text("Opened somewhere else")
+
+
+def test_a_scheduled_rooms_page_turns_live_when_the_host_starts_it(signed_in, alice, carol):
+    room = make_room(alice, live=False)
+    host, listener = signed_in(alice), signed_in(carol)
+    listener.goto(f"/rooms/{room.pk}/")
+    expect(listener.get_by_role("status").filter(has_text="Waiting for the host")).to_be_visible()
+    host.goto(f"/rooms/{room.pk}/")
+    host.get_by_role("button", name="Go live").click()
+    # Nobody reloads: the waiting page notices and joins (it asks every 4 s).
+    expect(listener.locator("[data-connection]")).to_have_attribute(
+        "data-connection", "live", timeout=15_000
+    )
+    assert Participant.objects.filter(room=room, member=carol, is_present=True).exists()
+    assert listener.errors == []

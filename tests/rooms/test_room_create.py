@@ -7,7 +7,7 @@ import pytest
 
 from groups.models import Membership
 from rooms.models import Participant, Role, Room
-from tests.conftest import make_group, make_member
+from tests.conftest import make_group, make_member, make_room
 
 
 def _form(**overrides) -> dict:
@@ -198,3 +198,28 @@ def test_it_rejects_invalid_fields(client, alice, overrides, field, message, fie
     assert response.status_code == 200
     assert message in field_errors(response, field)
     assert not Room.objects.exists()
+
+
+def test_start_a_room_can_go_live_in_one_step(client, alice):
+    client.force_login(alice)
+    form = {"title": "Right now", "description": "", "speakers": "", "visibility": "public"}
+    form |= {"max_speakers": 10, "group": ""}
+
+    response = client.post("/rooms/new/", {**form, "go_live": "on"})
+    live = Room.objects.get(title="Right now")
+    assert response["Location"] == f"/rooms/{live.pk}/"
+    assert live.status == Room.Status.LIVE
+
+    client.post("/rooms/new/", {**form, "title": "Later"})
+    assert Room.objects.get(title="Later").status == Room.Status.SCHEDULED
+
+
+def test_a_scheduled_rooms_status_is_asked_by_its_page(client, alice, bob):
+    room = make_room(alice, live=False)
+    client.force_login(bob)
+    page = client.get(f"/rooms/{room.pk}/").content.decode()
+    assert f'data-status-url="/rooms/{room.pk}/status/"' in page and "waiting.js" in page
+    response = client.get(f"/rooms/{room.pk}/status/")
+    assert response.json() == {"status": "scheduled"} and response["Cache-Control"] == "no-store"
+    group_room = make_room(alice, live=False, group=make_group(alice), visibility="group")
+    assert client.get(f"/rooms/{group_room.pk}/status/").status_code == 404
