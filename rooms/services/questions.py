@@ -57,7 +57,9 @@ def _open_question(room_id: int, question_id: int) -> Question:
 
 
 def question_ask(*, room_id: int, actor, text: str) -> Question:
-    text = " ".join(text.split())
+    # One line of printable text: no NUL (PostgreSQL refuses it), controls or direction
+    # overrides that could disguise the words.
+    text = " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
     if not text:
         raise Conflict("Write your question first.")
     if len(text) > QUESTION_MAX_LENGTH:

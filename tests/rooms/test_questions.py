@@ -145,6 +145,17 @@ def test_empty_and_overlong_questions_are_refused():
 
 
 @pytest.mark.django_db
+def test_control_characters_are_dropped_from_a_question():
+    room, people, _ = _people()
+    question = services.question_ask(
+        room_id=room.pk, actor=people[LISTENER], text="Why\x00 is\u202e this\n\tso?\x07"
+    )
+    assert question.text == "Why is this so?"
+    with pytest.raises(Conflict):
+        services.question_ask(room_id=room.pk, actor=people[LISTENER], text="\x00\x01\u200b")
+
+
+@pytest.mark.django_db
 def test_a_ban_takes_the_members_questions_with_it():
     room, people, question = _people()
     services.member_ban(room_id=room.pk, actor=people[HOST], member_id=question.asker_id)
