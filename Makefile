@@ -16,7 +16,7 @@ SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 # `install` is what serving needs; `install-dev` adds the test and lint tools.
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev node_modules/axe-core/axe.min.js
 
 $(PY):
 	@if [ -z "$(PYTHON)" ]; then \
@@ -36,6 +36,13 @@ $(VENV)/.installed: pyproject.toml setup.py media/_fanout.c | $(PY)
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
+
+# axe-core, for the accessibility test (tests/browser/test_accessibility.py), at the version
+# package-lock.json pins. Without npm the test is skipped (and fails under CI=true).
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm isn't on the PATH: the accessibility test will be skipped (install Node.js and npm)"; fi
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -80,4 +87,4 @@ bench-fanout: install-dev
 	$(PY) manage.py bench_fanout --listeners 500 --speakers 1 --seconds 20 --listener-hook socket
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info node_modules

@@ -46,7 +46,7 @@ def test_a_question_voted_up_brings_its_asker_on_stage(signed_in, alice, bob, ca
     expect(mine.get_by_role("button", name=re.compile("Upvote"))).to_have_count(0)
     expect(mine.get_by_role("button", name="Withdraw")).to_be_visible()
 
-    first.get_by_role("button", name=f"Invite {bob.display_name} to speak").click()
+    first.get_by_role("button", name=f"Invite to speak: {bob.display_name}").click()
     asker.get_by_role("button", name="Join the stage").click()  # an invitation asks first
     expect(host.locator("[data-stage]").get_by_text(bob.display_name)).to_be_visible()
     first.get_by_role("button", name="Mark answered").click()

@@ -85,17 +85,19 @@ export function createQuestions({ root, send, announce, me, roomId }) {
           class: "button button-ghost button-small question-vote",
           "data-q-action": "vote",
           "aria-pressed": voted ? "true" : "false",
-          "aria-label": `${voted ? "Remove your vote" : "Upvote"}: ${question.text.slice(0, 80)} (${votes})`,
         },
+        // The name starts with what the button does and ends with what it shows.
+        el("span", { class: "visually-hidden", text: `${voted ? "Remove your vote" : "Upvote"}: ${question.text.slice(0, 80)}, ` }),
         el("span", { "aria-hidden": "true", text: "▲ " }),
         String(question.votes),
+        el("span", { class: "visually-hidden", text: ` vote${question.votes === 1 ? "" : "s"}` }),
       );
     }
     const actions = el("div", { class: "inline-actions" });
     if (you && you.can_moderate) {
       if (!question.answered) {
         actions.append(
-          el("button", { type: "button", class: "button button-primary button-small", "data-q-action": "speaker.invite", text: "Invite to speak", "aria-label": `Invite ${question.name} to speak` }),
+          el("button", { type: "button", class: "button button-primary button-small", "data-q-action": "speaker.invite", text: "Invite to speak", "aria-label": `Invite to speak: ${question.name}` }),
           el("button", { type: "button", class: "button button-ghost button-small", "data-q-action": "question.answer", text: "Mark answered" }),
         );
       }
