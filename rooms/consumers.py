@@ -173,6 +173,11 @@ AUDIENCE_LANE = frozenset(
     {"hand.raise", "hand.lower", "question.ask", "question.vote", "question.unvote"}
 )
 QUESTION_VOTES = frozenset({"question.vote", "question.unvote"})
+# The room-wide limit each audience action counts against: (its buckets, its rate).
+ROOM_LIMITS = {
+    **{kind: (_hand_buckets, HAND_TOGGLES_PER_SECOND) for kind in AUDIENCE_TOGGLES},
+    **{kind: (_vote_buckets, VOTES_PER_SECOND) for kind in QUESTION_VOTES},
+}
 
 UNAVAILABLE_MESSAGE = "Podium can't reach its database for a moment. Reconnecting…"
 
@@ -415,14 +420,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message.type == "reaction":
             await self._react(message.emoji)
             return
-        busy = (
-            message.type in AUDIENCE_TOGGLES
-            and not _room_allows(_hand_buckets, self.room_id, HAND_TOGGLES_PER_SECOND)
-        ) or (
-            message.type in QUESTION_VOTES
-            and not _room_allows(_vote_buckets, self.room_id, VOTES_PER_SECOND)
-        )
-        if busy:
+        limit = ROOM_LIMITS.get(message.type)
+        if limit is not None and not _room_allows(limit[0], self.room_id, limit[1]):
             await self.send(
                 text_data=protocol.error("rate_limited", "The room is busy; try again shortly.")
             )
@@ -562,7 +561,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_questions(self, event: dict) -> None:
         # Who is hidden from this member either way, read once, at the first questions
-        # update (a block made later applies from the next visit, or a state.sync).
+        # update (a block made later applies from the member's next visit).
         if self.questions_hidden is None:
             try:
                 self.questions_hidden = await database_sync_to_async(blocked_between_ids)(

@@ -126,7 +126,7 @@ QUESTIONS_LIMIT = 100
 
 def questions(room_id: int) -> list[dict]:
     """The room's questions as everyone sees them, before each viewer's blocks: open ones by
-    votes (then oldest first), then the answered ones, most recently answered first."""
+    votes (then oldest first), then the answered ones in the same order."""
     rows = (
         Question.objects.filter(room_id=room_id, removed_at__isnull=True)
         .select_related("asker")

@@ -80,6 +80,7 @@ def _fast_and_isolated(settings, tmp_path):
     cache.clear()
     room_consumers._reaction_buckets.clear()
     room_consumers._hand_buckets.clear()
+    room_consumers._vote_buckets.clear()
     settings.MEDIA_ROOT = tmp_path / "uploads"
     # WebRTC in tests stays on loopback.
     settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
