@@ -251,6 +251,24 @@ STATIC_ROOT = VAR_DIR / "static"
 # Uploads (avatars, covers) go under var/, never under media/ (which is the forwarder's code).
 MEDIA_URL = "/uploads/"
 MEDIA_ROOT = VAR_DIR / "uploads"
+# Recordings and replays (rooms.models.recordings) in their own storage, so that an operator
+# can point them at object storage; under var/ by default. They are never served from a
+# public URL: rooms.views.replay_audio checks who may hear them.
+RECORDINGS_ROOT = Path(env_str("RECORDINGS_ROOT", str(VAR_DIR / "recordings")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": RECORDINGS_ROOT, "base_url": None},
+    },
+}
+# Replays are deleted this many days after their room ended (manage.py purge_recordings).
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 30, minimum=1)
+# Live captions: "pocketsphinx" (offline, from its wheel's English model) or "whisper"
+# (faster-whisper, when installed, with the model directory in CAPTIONS_WHISPER_MODEL).
+CAPTIONS_BACKEND = env_str("CAPTIONS_BACKEND", "pocketsphinx")
+CAPTIONS_WHISPER_MODEL = env_str("CAPTIONS_WHISPER_MODEL", "")
 # Daphne serves static files and uploads itself unless a front proxy does it.
 SERVE_FILES = env_bool("SERVE_FILES", DEBUG)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

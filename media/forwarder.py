@@ -255,6 +255,10 @@ class RoomForwarder:
         self.packets_in = 0
         self.copies_out = 0
         self._publishers: list[Peer] | None = None  # the peers who may publish; None: stale
+        # What else hears the room's speakers on its brain: the recorder and the caption
+        # feed (media/recorder.py, media/captions.py), set through MediaHub.set_tap. Each
+        # takes a packet in O(1) onto a bounded queue of its own; nothing waits on them.
+        self.taps: tuple = hub.taps_of(room_id)
 
     # --- Peers --------------------------------------------------------------------------
 
@@ -476,6 +480,15 @@ class RoomForwarder:
         if peer.local and self.destinations:
             # Every packet a local speaker may publish, so that the brain hears them all.
             self.hub.relay.send(self.room_id, peer.member_id, packet, self.destinations)
+        if self.taps and self.brain:
+            for tap in self.taps:
+                tap.packet(
+                    peer.member_id,
+                    packet.timestamp,
+                    packet.payload,
+                    level[1] if level is not None else -1,
+                    now,
+                )
         slot = self.slot_of.get(peer.member_id)
         if slot is None:
             if not (self.brain or peer.member_id in self.audible):

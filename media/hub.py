@@ -48,6 +48,8 @@ class MediaHub:
         # Publishing changes, latest per member, in order: (sequence, allowed, when).
         self._seq = 0
         self._changes: dict[tuple[int, int], tuple[int, bool, float]] = {}
+        # Per room, what else hears its speakers (the recorder, the caption feed), by name.
+        self._taps: dict[int, dict[str, object]] = {}
 
     def certificate(self) -> SharedCertificate:
         """The DTLS certificate of new connections; aiortc's are valid for 30 days, so a
@@ -84,6 +86,24 @@ class MediaHub:
         if forwarder is None:
             forwarder = self.rooms[room_id] = RoomForwarder(self, room_id)
         return forwarder
+
+    def taps_of(self, room_id: int) -> tuple:
+        return tuple(self._taps.get(room_id, {}).values())
+
+    def set_tap(self, room_id: int, name: str, tap) -> object | None:
+        """Give the room's packets also to `tap` (None: stop), on this node while it is the
+        room's brain; returns the tap it replaces. A tap has `packet(member_id, timestamp,
+        payload, level, now)`, called on the hot path: it must only queue the packet."""
+        taps = self._taps.setdefault(room_id, {})
+        old = taps.pop(name, None)
+        if tap is not None:
+            taps[name] = tap
+        if not taps:
+            del self._taps[room_id]
+        forwarder = self.rooms.get(room_id)
+        if forwarder is not None:
+            forwarder.taps = self.taps_of(room_id)
+        return old
 
     def on_choice(self, room_id: int, audible: frozenset[int]) -> None:
         """The room's brain chose who is heard: the other nodes follow (rooms.cluster)."""

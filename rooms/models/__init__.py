@@ -7,6 +7,13 @@ from rooms.models.moderation import (
     Warning,
 )
 from rooms.models.questions import QUESTION_MAX_LENGTH, Question, QuestionVote
+from rooms.models.recordings import (
+    Recording,
+    RecordingConsent,
+    RecordingSpan,
+    RecordingTrack,
+    TranscriptSegment,
+)
 from rooms.models.room import (
     MODERATING_ROLES,
     STAGE_ROLES,
@@ -26,10 +33,15 @@ __all__ = [
     "Participant",
     "Question",
     "QuestionVote",
+    "Recording",
+    "RecordingConsent",
+    "RecordingSpan",
+    "RecordingTrack",
     "Report",
     "ReportCategory",
     "Role",
     "Room",
     "RoomBan",
+    "TranscriptSegment",
     "Warning",
 ]

@@ -115,6 +115,10 @@ class AuditAction(models.TextChoices):
     REPORT_ASSIGN = "report.assign", "Took a report"
     REPORT_RESOLVE = "report.resolve", "Resolved a report"
     REPORT_DISMISS = "report.dismiss", "Dismissed a report"
+    RECORDING_START = "recording.start", "Started recording"
+    RECORDING_PAUSE = "recording.pause", "Paused recording"
+    RECORDING_RESUME = "recording.resume", "Resumed recording"
+    RECORDING_DELETE = "recording.delete", "Deleted a recording"
 
 
 class AuditLogIsAppendOnly(Exception):

@@ -53,6 +53,9 @@ class Room(models.Model):
     # Grows by one with every change clients see; a client that sees a gap resyncs.
     version = models.PositiveBigIntegerField(default=0)
     peak_audience = models.PositiveIntegerField(default=0)
+    # The host's choices: record from the start (rooms.models.recordings), and captions.
+    record = models.BooleanField("Record this room", default=False)
+    captions = models.BooleanField("Live captions", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
