@@ -53,6 +53,17 @@ class EventForm(forms.Form):
         max_members=MAX_INVITED,
         help_text="They moderate the room with you. Profile handles, separated by commas.",
     )
+    record = forms.BooleanField(
+        label="Record the talk",
+        required=False,
+        help_text="A replay with a transcript, for the people who can see the room. Speakers "
+        "are asked first; you can pause the recording at any time.",
+    )
+    captions = forms.BooleanField(
+        label="Live captions",
+        required=False,
+        help_text="Captions of whoever is speaking; each listener can show or hide them.",
+    )
     cover = PictureField(
         required=False,
         help_text="Optional. JPEG, PNG or WebP, up to 2 MB.",

@@ -52,6 +52,9 @@ class Event(models.Model):
     title = models.CharField(max_length=120)
     description = models.TextField(max_length=5000, blank=True)
     cover = models.ImageField(upload_to="covers/", blank=True)
+    # Passed on to the event's room when it goes live (rooms.models.Room).
+    record = models.BooleanField("Record the talk", default=False)
+    captions = models.BooleanField("Live captions", default=False)
     host = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="hosted_events"
     )

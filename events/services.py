@@ -116,6 +116,8 @@ def event_create(
     cover=None,
     speakers: Sequence = (),
     cohosts: Sequence = (),
+    record: bool = False,
+    captions: bool = False,
 ) -> Event:
     """Schedule an event and invite its speakers and co-hosts, who then accept or decline."""
     if ends_at <= starts_at:
@@ -141,6 +143,8 @@ def event_create(
             group=group,
             visibility=visibility,
             cover=cover or "",
+            record=record,
+            captions=captions,
         )
         EventSpeaker.objects.bulk_create(
             [EventSpeaker(event=event, member=m, role=EventSpeaker.Role.SPEAKER) for m in speakers]
@@ -264,6 +268,8 @@ def event_go_live(*, actor, event: Event) -> Event:
                 ),
                 max_speakers=STAGE_SIZE,
                 event_id=event.pk,
+                record=event.record,
+                captions=event.captions,
             )
             room = room_services.room_start(actor=actor, room=room)
         except RoomError as exc:

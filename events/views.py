@@ -15,6 +15,7 @@ from events import ics, selectors, services
 from events.errors import EventError
 from events.forms import EventForm
 from events.models import RSVP, Event
+from rooms.recordings.replay import replay_ready
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
@@ -49,6 +50,8 @@ def event_create(request: HttpRequest) -> HttpResponse:
                     cover=data["cover"],
                     speakers=data["speakers"],
                     cohosts=data["cohosts"],
+                    record=data["record"],
+                    captions=data["captions"],
                 )
             except PermissionDenied as exc:
                 form.add_error("group", str(exc))
@@ -88,6 +91,8 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         if event.status == Event.Status.ENDED
         else None,
     }
+    # The room's page decides who may hear it; the link is for whoever sees the summary.
+    context["replay_ready"] = context["summary"] is not None and replay_ready(event.room_id)
     return render(request, "events/event_detail.html", context)
 
 

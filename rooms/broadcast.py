@@ -193,6 +193,17 @@ def media_publishing(room_id: int, member_id: int, allowed: bool) -> None:
     )
 
 
+def media_plan(room_id: int) -> None:
+    """The room's recording, consent or captions changed: every node's recorder and caption
+    feed read the room again (rooms.recordings.live)."""
+    _after_commit(media_group(room_id), {"type": "media.plan", "room": room_id})
+
+
+def recording_changed(room_id: int, version: int, state: dict, note: str = "") -> None:
+    text = protocol.recording(version=version, state=state, note=note)
+    _after_commit(room_group(room_id), {"type": "room.event", "text": text})
+
+
 async def media_choice(room_id: int, audible: list[int], token: int) -> None:
     """The room's brain chose who is heard; `token` is its lease's fencing token."""
     await get_channel_layer().group_send(
@@ -338,3 +349,39 @@ async def _questions_flush(room_id: int, wait: float) -> None:
         log.warning("questions update for room %s: the database is unavailable: %r", room_id, exc)
     except Exception:
         log.exception("questions update for room %s failed", room_id)
+
+
+# --- Captions, coalesced --------------------------------------------------------------------
+
+CAPTIONS_INTERVAL = 0.3  # at most one captions event per room this often
+# room -> (the final lines since the last event, each speaker's latest partial line)
+_captions_pending: dict[int, tuple[list[dict], dict[int, dict]]] = {}
+
+
+def caption(room_id: int, member_id: int, text: str, final: bool) -> None:
+    """Words the caption worker heard (on the event loop). They go out with the room's
+    next captions event, a few a second however fast they arrive: every final line, and
+    each speaker's latest partial one."""
+    pending = _captions_pending.get(room_id)
+    if pending is None:
+        pending = _captions_pending[room_id] = ([], {})
+        eventloop.spawn(_captions_flush(room_id))
+    finals, partials = pending
+    line = {"member": member_id, "text": text, "final": final}
+    if final:
+        partials.pop(member_id, None)
+        finals.append(line)
+    else:
+        partials[member_id] = line
+
+
+async def _captions_flush(room_id: int) -> None:
+    await asyncio.sleep(CAPTIONS_INTERVAL)
+    finals, partials = _captions_pending.pop(room_id, ([], {}))
+    text = protocol.captions(lines=[*finals, *partials.values()])
+    try:
+        await get_channel_layer().group_send(
+            room_group(room_id), {"type": "room.event", "text": text}
+        )
+    except Exception as exc:  # Redis away: captions are worth nothing late
+        log.warning("captions for room %s not sent: %r", room_id, exc)

@@ -36,6 +36,7 @@ from rooms.cluster import agent as cluster
 from rooms.errors import NotAllowed, RoomError, RoomNotLive
 from rooms.eventloop import spawn
 from rooms.protocol import Close
+from rooms.recordings import live as recordings_live
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,10 @@ ACTIONS = {
     "question.withdraw": (services.question_withdraw, ("question",)),
     "question.answer": (services.question_answer, ("question",)),
     "question.remove": (services.question_remove, ("question",)),
+    "recording.start": (services.recording_start, ()),
+    "recording.pause": (services.recording_pause, ()),
+    "recording.consent": (services.recording_consent, ("agree",)),
+    "captions.set": (services.captions_set, ("on",)),
 }
 KWARG_NAMES = {
     "member": "member_id",
@@ -167,6 +172,8 @@ KWARG_NAMES = {
     "emoji": "emoji",
     "question": "question_id",
     "text": "text",
+    "agree": "agree",
+    "on": "on",
 }
 # The audience's own actions, which lock no room row: on the audience's thread (below).
 AUDIENCE_LANE = frozenset(
@@ -475,6 +482,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         allowed = await database_sync_to_async(selectors.media_offer_allowed)(
             room_id=self.room_id, member=self.member, connection=self.channel_name
         )
+        recordings_live.ensure_known(self.room_id)
         try:
             answer = await media_bridge.hub().attach(
                 self.room_id,

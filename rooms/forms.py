@@ -25,6 +25,17 @@ class RoomForm(forms.Form):
         help_text="The most people on stage at once, the host included.",
     )
 
+    record = forms.BooleanField(
+        label="Record this room",
+        required=False,
+        help_text="A replay with a transcript, for the people who can see the room. Speakers "
+        "are asked first; you can pause the recording at any time.",
+    )
+    captions = forms.BooleanField(
+        label="Live captions",
+        required=False,
+        help_text="Captions of whoever is speaking; each listener can show or hide them.",
+    )
     go_live = forms.BooleanField(
         label="Go live now",
         required=False,

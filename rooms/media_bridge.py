@@ -66,3 +66,11 @@ def detach_soon(room_id: int, member_id: int) -> None:
 
 def close_room_soon(room_id: int) -> None:
     _soon(lambda: eventloop.spawn(_hub.close_room(room_id)))
+
+
+def media_plan_soon(room_id: int) -> None:
+    """The room's recording, consent or captions changed: its recorder and caption feed
+    here follow (rooms.recordings.live). From on-commit hooks; a no-op without a loop."""
+    from rooms.recordings import live
+
+    live.refresh_soon(room_id)

@@ -29,6 +29,8 @@ SELF_ACTIONS: dict[str, frozenset[str]] = {
     "question.vote": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
     "question.unvote": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
     "question.withdraw": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
+    # Being recorded (rooms/services/recording.py): anyone answers for themselves.
+    "recording.consent": frozenset({HOST, MODERATOR, SPEAKER, LISTENER}),
 }
 
 # Actions on another member: for each actor role, the target roles it may act on.
@@ -84,6 +86,10 @@ ROOM_ACTIONS: dict[str, frozenset[str]] = {
     "room.end": frozenset({HOST, "platform"}),
     "question.answer": frozenset({HOST, MODERATOR, "platform"}),
     "question.remove": frozenset({HOST, MODERATOR, "platform"}),
+    # The host alone decides that the room is recorded; captions help everyone.
+    "recording.start": frozenset({HOST}),
+    "recording.pause": frozenset({HOST}),
+    "captions.set": frozenset({HOST, MODERATOR}),
 }
 
 ACTIONS = frozenset(SELF_ACTIONS) | frozenset(TARGET_ACTIONS) | frozenset(ROOM_ACTIONS)

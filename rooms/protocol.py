@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -185,6 +193,28 @@ class QuestionRemove(_Message):
     question: QuestionId
 
 
+class RecordingStart(_Message):
+    """The host starts recording, or resumes it."""
+
+    type: Literal["recording.start"]
+
+
+class RecordingPause(_Message):
+    type: Literal["recording.pause"]
+
+
+class RecordingConsent(_Message):
+    """A member's answer to being recorded."""
+
+    type: Literal["recording.consent"]
+    agree: StrictBool
+
+
+class CaptionsSet(_Message):
+    type: Literal["captions.set"]
+    on: StrictBool
+
+
 class RtcOffer(_Message):
     type: Literal["rtc.offer"]
     sdp: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SDP_BYTES)]
@@ -226,6 +256,10 @@ Inbound = Annotated[
     | QuestionWithdraw
     | QuestionAnswer
     | QuestionRemove
+    | RecordingStart
+    | RecordingPause
+    | RecordingConsent
+    | CaptionsSet
     | RtcOffer
     | RtcCandidate
     | StateSync,
@@ -303,6 +337,18 @@ def questions(*, questions: list[dict], voted: list[int]) -> str:
     """The room's questions as this member sees them, and the ones they voted for. Not
     versioned: each one replaces the last (state.sync repairs a lost one)."""
     return _dump({"type": "questions", "questions": questions, "voted": voted})
+
+
+def recording(*, version: int, state: dict, note: str = "") -> str:
+    """The room's recording ("on", "paused", "off") and captions switch; `note` says why
+    when the server changed it (captions that failed)."""
+    return _dump({"type": "recording", "version": version, **state, "note": note})
+
+
+def captions(*, lines: list[dict]) -> str:
+    """What the caption worker heard lately: per speaker, their latest words (`final`
+    once the utterance ended). Not a state change: no version."""
+    return _dump({"type": "captions", "lines": lines})
 
 
 def invited(*, version: int, by: str) -> str:

@@ -16,7 +16,16 @@ from accounts.models import Block, Member
 from groups.models import GroupBan, Membership
 from rooms import snapshots
 from rooms.errors import NotAllowed, NotFound, RoomNotLive
-from rooms.models import MODERATING_ROLES, STAGE_ROLES, Participant, Room, RoomBan
+from rooms.models import (
+    MODERATING_ROLES,
+    STAGE_ROLES,
+    Participant,
+    Recording,
+    RecordingConsent,
+    RecordingSpan,
+    Room,
+    RoomBan,
+)
 from rooms.permissions import PLATFORM_PERMISSION, moderator_powers
 
 STAGE_PREVIEW = 6
@@ -289,3 +298,35 @@ def media_offer_allowed(*, room_id: int, member, connection: str) -> bool:
     if Member.objects.filter(pk=member.pk, suspended_until__gt=timezone.now()).exists():
         raise NotAllowed("Your account is suspended.")
     return participant.on_stage and not participant.muted
+
+
+def media_plan(room_id: int) -> dict:
+    """What the forwarder's recorder and caption feed of a room should do now
+    (rooms.recordings.live): record which span, and whom; and whether to caption."""
+    room = Room.objects.filter(pk=room_id).only("status", "captions").first()
+    live = room is not None and room.status == Room.Status.LIVE
+    plan = {"live": live, "captions": live and room.captions, "recording": None}
+    if not live:
+        return plan
+    span = (
+        RecordingSpan.objects.filter(
+            recording__room_id=room_id,
+            recording__status=Recording.Status.RECORDING,
+            ended_at=None,
+        )
+        .values("pk", "recording_id", "started_at", "offset_ms")
+        .first()
+    )
+    if span is not None:
+        plan["recording"] = {
+            "id": span["recording_id"],
+            "span": span["pk"],
+            "offset_ms": span["offset_ms"],
+            "started_at": span["started_at"].timestamp(),
+            "members": list(
+                RecordingConsent.objects.filter(room_id=room_id, agreed=True).values_list(
+                    "member_id", flat=True
+                )
+            ),
+        }
+    return plan

@@ -10,7 +10,16 @@ from django.db.models import Case, IntegerField, Q, Value, When
 
 from accounts.models import Block
 from accounts.selectors import blocked_ids
-from rooms.models import STAGE_ROLES, Participant, Question, QuestionVote, Role, Room
+from rooms.models import (
+    STAGE_ROLES,
+    Participant,
+    Question,
+    QuestionVote,
+    Recording,
+    RecordingConsent,
+    Role,
+    Room,
+)
 
 AUDIENCE_PAGE = 30
 HAND_QUEUE_LIMIT = 100
@@ -199,7 +208,30 @@ def you(participant: Participant, *, platform: bool) -> dict:
         "can_moderate": participant.role in (Role.HOST, Role.MODERATOR) or platform,
         "is_host": participant.role == Role.HOST,
         "platform": platform,
+        # Whether they agreed to be recorded: asked only of those on stage.
+        "consent": _consent(participant) if participant.role in STAGE_ROLES else None,
     }
+
+
+def _consent(participant: Participant) -> str | None:
+    agreed = (
+        RecordingConsent.objects.filter(
+            room_id=participant.room_id, member_id=participant.member_id
+        )
+        .values_list("agreed", flat=True)
+        .first()
+    )
+    return None if agreed is None else ("agreed" if agreed else "declined")
+
+
+RECORDING_STATES = {Recording.Status.RECORDING: "on", Recording.Status.PAUSED: "paused"}
+
+
+def recording(room: Room) -> dict:
+    """What everyone in the room sees of its recording ("on", "paused" or "off") and
+    whether the host has captions on."""
+    status = Recording.objects.filter(room_id=room.pk).values_list("status", flat=True).first()
+    return {"state": RECORDING_STATES.get(status, "off"), "captions": room.captions}
 
 
 def room_snapshot(
@@ -215,6 +247,10 @@ def room_snapshot(
     reuse a recent reading of the audience (see audience()). `audience_now`: a reading of
     audience() the caller made for a batch of joins."""
     me = you(participant, platform=platform)
+    # One reading per room object: a batch of joins shares its room.
+    on_record = getattr(room, "_recording_now", None)
+    if on_record is None:
+        on_record = room._recording_now = recording(room)
     if audience_now is None:
         audience_now = audience(room.pk, joining=joining)
     return {
@@ -225,6 +261,7 @@ def room_snapshot(
             "status": room.status,
             "max_speakers": room.max_speakers,
         },
+        "recording": on_record,
         "stage": stage_at(room.pk, room.version),
         "audience": dict(zip(("count", "first_page"), audience_now, strict=True)),
         "hand_queue": hand_queue(room.pk, hide=blocked_ids(participant.member))

@@ -82,6 +82,14 @@ def _fast_and_isolated(settings, tmp_path):
     room_consumers._hand_buckets.clear()
     room_consumers._vote_buckets.clear()
     settings.MEDIA_ROOT = tmp_path / "uploads"
+    # Recordings too (Django resets its storages when STORAGES changes).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "recordings", "base_url": None},
+        },
+    }
     # WebRTC in tests stays on loopback.
     settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
     # Each test's database starts over, and SQLite may hand out the same room ids again:

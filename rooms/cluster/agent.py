@@ -28,6 +28,7 @@ from config import outage
 from media.relay import Relay
 from rooms import broadcast, eventloop, media_bridge
 from rooms.cluster.registry import Registry
+from rooms.recordings import live
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ class NodeAgent:
         kind = message.get("type")
         if kind == "media.publishing":
             self.hub.set_publishing(message["room"], message["member"], message["allowed"])
+        elif kind == "media.plan":
+            live.refresh_soon(message["room"])
         elif kind == "media.choice":
             room_id, token = message["room"], message["token"]
             if token < self._tokens.get(room_id, 0):

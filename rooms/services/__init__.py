@@ -32,6 +32,12 @@ from rooms.services.questions import (
     question_vote,
     question_withdraw,
 )
+from rooms.services.recording import (
+    captions_set,
+    recording_consent,
+    recording_pause,
+    recording_start,
+)
 from rooms.services.stage import (
     hand_dismiss,
     hand_lower,
@@ -47,6 +53,7 @@ from rooms.services.stage import (
 )
 
 __all__ = [
+    "captions_set",
     "hand_dismiss",
     "hand_lower",
     "hand_raise",
@@ -70,6 +77,9 @@ __all__ = [
     "question_vote",
     "question_withdraw",
     "reaction_send",
+    "recording_consent",
+    "recording_pause",
+    "recording_start",
     "room_create",
     "room_end",
     "room_start",

@@ -37,6 +37,10 @@ class RoomChange:
     queue: bool = False
     bump: bool = False
     ended: bool = False
+    # The room's recording or captions state changed (rooms/services/recording.py), and
+    # what to tell the room with it, if anything.
+    recording: bool = False
+    recording_note: str = ""
     told: list[Participant] = field(default_factory=list)
     notices: list[tuple[int, Callable[[int], str]]] = field(default_factory=list)
     removed: list[tuple[int, bool]] = field(default_factory=list)
@@ -49,13 +53,16 @@ class RoomChange:
         audience: bool = False,
         queue: bool = False,
         bump: bool = False,
+        recording: bool = False,
         told: tuple[Participant, ...] | list[Participant] = (),
     ) -> None:
         """Record what changed: the stage (bumps the version), the audience (a coalesced
         update), the hand queue (moderators), `bump` for other room-wide changes, and the
         participants whose own state changed (`told`: they get role.changed, and the
-        forwarder learns whether they may be heard)."""
+        forwarder learns whether they may be heard). `recording`: the recording or captions
+        state, which everyone sees and the forwarder's recorder follows."""
         self.stage |= stage
+        self.recording |= recording
         self.audience |= audience
         self.queue |= queue
         self.bump |= bump
@@ -153,7 +160,7 @@ def _participant(room: Room, member_id: int, *, present: bool) -> Participant:
 
 def _announce(change: RoomChange) -> None:
     room = change.room
-    if change.stage or change.bump or change.ended:
+    if change.stage or change.bump or change.ended or change.recording:
         room.version += 1
         room.save(update_fields=["version"])
     version = room.version
@@ -168,6 +175,12 @@ def _announce(change: RoomChange) -> None:
         broadcast.audience_changed(room.pk)
     if change.queue:
         broadcast.hand_queue_changed(room.pk, version)
+    if change.recording:
+        broadcast.recording_changed(
+            room.pk, version, snapshots.recording(room), change.recording_note
+        )
+        broadcast.media_plan(room.pk)
+        transaction.on_commit(lambda: media_bridge.media_plan_soon(room.pk))
     for member_id, render in change.notices:
         broadcast.to_member(room.pk, member_id, render(version))
     for participant in change.told:
@@ -175,6 +188,9 @@ def _announce(change: RoomChange) -> None:
     if change.ended:
         broadcast.room_ended(room.pk, version)
         transaction.on_commit(lambda: media_bridge.close_room_soon(room.pk))
+        # Its recorder and caption feed stop (and the recorder's tracks are saved).
+        broadcast.media_plan(room.pk)
+        transaction.on_commit(lambda: media_bridge.media_plan_soon(room.pk))
 
 
 def _tell(room: Room, participant: Participant, version: int) -> None:

@@ -6,9 +6,11 @@ from django.utils import timezone
 from accounts.notifications import notify_followers_live
 from accounts.selectors import blocked_either_way
 from groups.selectors import active_member_ids
+from rooms import media_bridge
 from rooms.errors import Conflict, NotAllowed
 from rooms.models import AuditAction, Participant, Role, Room
 from rooms.moderation.audit import audit
+from rooms.services import recording
 from rooms.services.change import acting
 
 
@@ -23,6 +25,8 @@ def room_create(
     max_speakers: int = 20,
     event_id: int | None = None,
     moderators=(),
+    record: bool = False,
+    captions: bool = False,
 ) -> Room:
     """Create a room (not yet live) with its host and designated speakers and moderators."""
     if visibility == Room.Visibility.GROUP and group is None:
@@ -44,6 +48,8 @@ def room_create(
             visibility=visibility,
             max_speakers=max_speakers,
             event_id=event_id,
+            record=record,
+            captions=captions,
         )
         people = [Participant(room=room, member=host, role=Role.HOST)]
         seen = {host.pk}
@@ -68,6 +74,11 @@ def room_start(*, actor, room: Room) -> Room:
         room.started_at = timezone.now()
         room.version += 1
         room.save(update_fields=["status", "started_at", "version"])
+        if room.record:
+            recording.start_with_room(room, actor)
+        if room.record or room.captions:
+            room_id = room.pk
+            transaction.on_commit(lambda: media_bridge.media_plan_soon(room_id))
         if room.event_id is None:
             # An event's room is announced to its RSVPs by the event instead.
             notify_followers_live(
@@ -103,5 +114,6 @@ def room_end(*, room_id: int, actor) -> Room:
         Participant.objects.filter(room=room).exclude(hand_raised_at=None).update(
             hand_raised_at=None
         )
+        recording.end_with_room(room)
         change.ended = True
     return room

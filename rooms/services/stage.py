@@ -8,6 +8,7 @@ from rooms.errors import Conflict, NotAllowed, StageFull
 from rooms.models import STAGE_ROLES, AuditAction, Participant, Role, Room
 from rooms.moderation.audit import audit
 from rooms.services.change import RoomChange, acting
+from rooms.services.recording import needs_consent
 
 
 def hand_raise(*, room_id: int, actor) -> None:
@@ -130,6 +131,11 @@ def _set_own_mute(room_id: int, actor, action: str, value: bool) -> None:
     with acting(room_id, actor, action) as change:
         if change.me.muted == value:
             return
+        if not value and needs_consent(change.room, change.me):
+            raise Conflict(
+                "This room is recorded: agree to be recorded to speak, or leave the stage.",
+                code="consent_required",
+            )
         change.me.muted = value
         change.me.save(update_fields=["muted"])
         change.changed(stage=True, told=[change.me])

@@ -33,7 +33,7 @@ from django.utils import timezone
 from accounts.models import Member
 from rooms import protocol, services
 from rooms.errors import NotFound, RoomError
-from rooms.models import Participant, Role, Room, RoomBan
+from rooms.models import Participant, Recording, RecordingSpan, Role, Room, RoomBan
 from tests.conftest import make_member, make_room
 from tests.rooms.test_questions import QUESTION_ACTIONS
 
@@ -59,6 +59,10 @@ EXPECTED_OWN: dict[str, set[str]] = {
     "unmute.self": {HOST, MODERATOR, SPEAKER},
     "room.end": {HOST, PLATFORM},
     "reaction": {HOST, MODERATOR, SPEAKER, LISTENER, PLATFORM},
+    "recording.start": {HOST},
+    "recording.pause": {HOST},
+    "recording.consent": {HOST, MODERATOR, SPEAKER, LISTENER, PLATFORM},
+    "captions.set": {HOST, MODERATOR},
 }
 
 # Actions on a member: for each actor, the targets they may act on. Anyone missing is refused.
@@ -106,6 +110,9 @@ BUMPS_VERSION = {
     "member.remove",
     "member.ban",
     "room.end",
+    "recording.start",
+    "recording.pause",
+    "captions.set",
 }
 
 
@@ -148,6 +155,14 @@ def _call(action: str, room: Room, actor: Member, target: Member | None) -> None
             services.room_end(room_id=room_id, actor=actor)
         case "reaction":
             services.reaction_send(room_id=room_id, actor=actor, emoji="👏")
+        case "recording.start":
+            services.recording_start(room_id=room_id, actor=actor)
+        case "recording.pause":
+            services.recording_pause(room_id=room_id, actor=actor)
+        case "recording.consent":
+            services.recording_consent(room_id=room_id, actor=actor, agree=True)
+        case "captions.set":
+            services.captions_set(room_id=room_id, actor=actor, on=True)
         case _:
             raise AssertionError(f"no service for {action}")
 
@@ -217,6 +232,11 @@ def _make_it_matter(action: str, room_id: int, member: Member) -> None:
         p.update(muted=False)
     elif action == "unmute.self":
         p.update(muted=True)
+    elif action == "recording.pause":
+        recording = Recording.objects.get_or_create(room_id=room_id)[0]
+        RecordingSpan.objects.get_or_create(
+            recording=recording, ended_at=None, defaults={"started_at": timezone.now()}
+        )
 
 
 @dataclass
@@ -280,7 +300,10 @@ def _snapshot() -> dict:
             )
         },
         "bans": set(RoomBan.objects.values_list("room_id", "member_id")),
-        "rooms": {r["pk"]: r for r in Room.objects.values("pk", "status", "version")},
+        "rooms": {
+            r["pk"]: r for r in Room.objects.values("pk", "status", "version", "captions")
+        },
+        "recordings": dict(Recording.objects.values_list("room_id", "status")),
     }
 
 
@@ -297,6 +320,7 @@ def _shape(snapshot: dict) -> dict:
         },
         "bans": set(snapshot["bans"]),
         "rooms": {pk: dict(row) for pk, row in snapshot["rooms"].items()},
+        "recordings": dict(snapshot["recordings"]),
     }
 
 
@@ -349,8 +373,14 @@ def _expected(action: str, scene: Scene, before: dict) -> dict:
             for (rid, _), person in people.items():
                 if rid == room_id:
                     person.update(is_present=False, hand_raised_at=False)
-        case "reaction":
+        case "reaction" | "recording.consent":
             pass
+        case "recording.start":
+            after["recordings"][room_id] = Recording.Status.RECORDING
+        case "recording.pause":
+            after["recordings"][room_id] = Recording.Status.PAUSED
+        case "captions.set":
+            after["rooms"][room_id]["captions"] = True
         case _:
             raise AssertionError(f"no expectation for {action}")
     return after
@@ -403,5 +433,5 @@ def test_the_table_covers_every_room_action_of_the_protocol():
     assert set(EXPECTED_OWN) | set(EXPECTED_ON) == protocol.INBOUND_TYPES - not_room_actions
     own = len(EXPECTED_OWN) * len(ACTORS)
     on = len(EXPECTED_ON) * (len(ACTORS) * len(TARGETS) - 1)
-    assert len(list(_cells())) == own + on == 351
+    assert len(list(_cells())) == own + on == 371
     assert {HOST, MODERATOR, SPEAKER, LISTENER} == set(Role.values)
