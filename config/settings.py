@@ -265,6 +265,8 @@ STORAGES = {
 }
 # Replays are deleted this many days after their room ended (manage.py purge_recordings).
 RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 30, minimum=1)
+# Tests: process_soon() makes the replay there and then instead of in a worker process.
+RECORDINGS_PROCESS_INLINE = env_bool("RECORDINGS_PROCESS_INLINE", False)
 # Live captions: "pocketsphinx" (offline, from its wheel's English model) or "whisper"
 # (faster-whisper, when installed, with the model directory in CAPTIONS_WHISPER_MODEL).
 CAPTIONS_BACKEND = env_str("CAPTIONS_BACKEND", "pocketsphinx")

@@ -10,13 +10,52 @@ and publishes the Recording as ready. Files live in the "recordings" storage (ST
 """
 
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
 
 
-def recordings_storage():
-    return storages["recordings"]
+class _Recordings(Storage):
+    """STORAGES["recordings"] as configured at each call. A FileField keeps the storage it
+    was given when its model was imported; this one follows the setting instead (tests
+    point it at a temporary folder), and every call goes to the configured backend."""
+
+    def _backend(self):
+        return storages["recordings"]
+
+    def _open(self, name, mode="rb"):
+        return self._backend().open(name, mode)
+
+    def _save(self, name, content):
+        return self._backend().save(name, content)
+
+    def get_available_name(self, name, max_length=None):
+        return self._backend().get_available_name(name, max_length)
+
+    def delete(self, name):
+        return self._backend().delete(name)
+
+    def exists(self, name):
+        return self._backend().exists(name)
+
+    def listdir(self, path):
+        return self._backend().listdir(path)
+
+    def size(self, name):
+        return self._backend().size(name)
+
+    def path(self, name):
+        return self._backend().path(name)
+
+    def url(self, name):
+        return self._backend().url(name)
+
+
+_recordings = _Recordings()
+
+
+def recordings_storage() -> Storage:
+    return _recordings
 
 
 class Recording(models.Model):

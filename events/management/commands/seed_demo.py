@@ -13,6 +13,7 @@ from accounts.services import member_sync_verified_domain
 from events.models import RSVP, Event, EventSpeaker, Visibility
 from groups.models import Group, Membership
 from rooms.models import Room
+from rooms.recordings.demo import seed_recorded_room
 from rooms.services import room_create, room_start
 
 DEMO_PASSWORD = "podium-demo"  # noqa: S105 - printed for the local demo on purpose
@@ -204,6 +205,8 @@ class Command(BaseCommand):
                 description="What to look for and what to pay.",
                 speakers=[erin],
             )
+        # An ended room of Alice's with its replay and transcript (needs espeak-ng).
+        seed_recorded_room(host=alice, speaker=bob, group=data_eng, stdout=self.stdout)
 
         base = options["url"].rstrip("/")
         self.stdout.write(self.style.SUCCESS(f"Demo ready. Sign in at {base}/accounts/login/"))

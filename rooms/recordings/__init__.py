@@ -1,0 +1,1 @@
+"""After a recorded room: its replay, its transcript, and the demo's recorded room."""
