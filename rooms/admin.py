@@ -2,8 +2,23 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from config.view_only import ViewOnly
-from rooms.models import AuditEntry, Participant, Question, Report, Room, RoomBan, Warning
+from rooms.errors import RoomError
+from rooms.models import (
+    AuditEntry,
+    Participant,
+    Question,
+    Recording,
+    RecordingConsent,
+    RecordingSpan,
+    RecordingTrack,
+    Report,
+    Room,
+    RoomBan,
+    TranscriptSegment,
+    Warning,
+)
 from rooms.moderation import services as moderation
+from rooms.recordings.deletion import recording_delete
 
 
 class ParticipantInline(ViewOnly, admin.TabularInline):
@@ -163,3 +178,79 @@ class WarningAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Warnings are sent from the moderation dashboard, which audits them.
         return False
+
+
+class RecordingSpanInline(ViewOnly, admin.TabularInline):
+    model = RecordingSpan
+    extra = 0
+    fields = ["started_at", "ended_at", "offset_ms"]
+    readonly_fields = fields
+
+
+class RecordingTrackInline(ViewOnly, admin.TabularInline):
+    model = RecordingTrack
+    extra = 0
+    fields = ["member", "span", "file", "starts_ms", "duration_ms", "talk_ms", "packets", "dropped"]
+    readonly_fields = fields
+
+
+@admin.register(Recording)
+class RecordingAdmin(ViewOnly, admin.ModelAdmin):
+    """Recordings change through the room (rooms/services/recording.py) and its worker;
+    deleting one removes its files and audits it (rooms/recordings/deletion.py), so the
+    admin's own delete, which would leave the files behind, is off: use the action."""
+
+    list_display = ["room", "status", "started_at", "ended_at", "duration_ms", "processed_at"]
+    list_filter = ["status", "started_at"]
+    search_fields = ["room__title", "room__host__display_name"]
+    date_hierarchy = "started_at"
+    raw_id_fields = ["room", "started_by"]
+    readonly_fields = [
+        "room",
+        "status",
+        "started_by",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "audio",
+        "attempts",
+        "last_error",
+        "processed_at",
+        "deleted_at",
+    ]
+    list_select_related = ["room"]
+    inlines = [RecordingSpanInline, RecordingTrackInline]
+    actions = ["delete_replays"]
+
+    @admin.action(description="Delete the replay, its tracks and transcript")
+    def delete_replays(self, request, queryset):
+        done = 0
+        for recording in queryset:
+            try:
+                recording_delete(actor=request.user, recording_id=recording.pk)
+                done += 1
+            except RoomError as exc:
+                self.message_user(request, f"{recording}: {exc.message}", messages.WARNING)
+        if done:
+            self.message_user(request, f"{done} replay(s) deleted.", messages.SUCCESS)
+
+
+@admin.register(RecordingConsent)
+class RecordingConsentAdmin(ViewOnly, admin.ModelAdmin):
+    """A member's own answer in the room: not staff's to change."""
+
+    list_display = ["member", "room", "agreed", "answered_at"]
+    list_filter = ["agreed"]
+    search_fields = ["member__display_name", "room__title"]
+    raw_id_fields = ["member", "room"]
+    readonly_fields = ["member", "room", "agreed", "answered_at"]
+    list_select_related = ["member", "room"]
+
+
+@admin.register(TranscriptSegment)
+class TranscriptSegmentAdmin(ViewOnly, admin.ModelAdmin):
+    list_display = ["__str__", "member", "recording", "start_ms", "end_ms"]
+    search_fields = ["text"]
+    raw_id_fields = ["recording", "member"]
+    readonly_fields = ["recording", "member", "start_ms", "end_ms", "text"]
+    list_select_related = ["member", "recording__room"]

@@ -9,4 +9,7 @@ urlpatterns = [
     path("<int:room_id>/start/", views.room_start, name="room_start"),
     path("<int:room_id>/audience/", views.room_audience, name="room_audience"),
     path("<int:room_id>/status/", views.room_status, name="room_status"),
+    path("<int:room_id>/replay/audio/", views.replay_audio, name="replay_audio"),
+    path("<int:room_id>/replay/status/", views.replay_status, name="replay_status"),
+    path("<int:room_id>/replay/delete/", views.replay_delete, name="replay_delete"),
 ]

@@ -11,6 +11,8 @@ from events.selectors import events_for_profile, upcoming_events_for
 from groups import selectors as group_selectors
 from groups.selectors import groups_for_profile, groups_matching
 from rooms.discovery_selectors import rooms_matching
+from rooms.recordings.replay import replays_for_profile
+from rooms.recordings.search import transcript_lines_matching
 from rooms.selectors import live_rooms_for, rooms_for_profile
 
 SEARCH_QUERY_MAX = 100
@@ -28,11 +30,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    """/search/?q=: people, groups, events and rooms, as the viewer may see them.
+    """/search/?q=: people, groups, events, rooms and what was said in replays, as the
+    viewer may see them.
 
-    Group-only events and rooms appear only to the group's members; private groups are
-    listed by name only. Each kind is one query (rooms two, for the faces on stage), whatever
-    matches."""
+    Group-only events and rooms (and their replays) appear only to the group's members;
+    private groups are listed by name only. Each kind is one query (rooms two, for the
+    faces on stage), whatever matches."""
     query = " ".join(request.GET.get("q", "").split())[:SEARCH_QUERY_MAX]
     viewer = request.user if request.user.is_authenticated else None
     context: dict = {"query": query}
@@ -41,7 +44,10 @@ def search(request: HttpRequest) -> HttpResponse:
         context["groups"] = groups_matching(query, limit=SEARCH_PER_KIND)
         context["events"] = selectors.events_matching(viewer, query, limit=SEARCH_PER_KIND)
         context["rooms"] = rooms_matching(viewer, query, limit=SEARCH_PER_KIND)
-        context["found"] = any(context[kind] for kind in ("people", "groups", "events", "rooms"))
+        context["said"] = transcript_lines_matching(viewer, query, limit=SEARCH_PER_KIND)
+        context["found"] = any(
+            context[kind] for kind in ("people", "groups", "events", "rooms", "said")
+        )
     return render(request, "site/search.html", context)
 
 
@@ -69,6 +75,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         "groups": groups_for_profile(member, viewer),
         "events": events_for_profile(member, viewer),
         "rooms": rooms_for_profile(member, viewer),
+        "replays": replays_for_profile(member, viewer),
     }
     return render(request, "site/profile.html", context)
 

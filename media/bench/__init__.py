@@ -32,4 +32,5 @@ class Options:
     reference: bool = True  # with nodes > 1: also one node at the listeners per node
     pin: bool = False  # each server on a CPU of its own, every other process on the rest
     keep_logs: bool = False
+    taps: bool = False  # recording and live captions on, as in a recorded, captioned room
     command: str = ""

@@ -218,6 +218,7 @@ class _Run:
                     "speakers": opts.speakers,
                     "listeners": per_node[k],
                     "nodes": n,
+                    "taps": opts.taps,
                 },
                 self.pass_choice if n > 1 and k == 0 else None,
                 self.server_cpus(k),

@@ -343,6 +343,16 @@ def _mode_lines(title: str, run: dict, f: dict, opts: Options, targets: bool) ->
         f"  server CPU per packet-copy net of idle: {f['us_per_copy_net']:.2f} µs "
         f"(idle, listeners connected and no speaker: {100 * f['idle_share']:.1f}% of one core)",
     ]
+    w0, w1 = run["window"]
+    if "taps_caption_cpu_ns" in w1:
+        caption_s = (w1["taps_caption_cpu_ns"] - w0["taps_caption_cpu_ns"]) / 1e9
+        out.append(
+            f"  recording and captions on (--taps): the recorder dropped "
+            f"{w1['taps_recorder_dropped']} packets, the caption feed "
+            f"{w1['taps_captions_dropped']}; the caption worker process used {caption_s:.2f} s "
+            f"of CPU in the window ({100 * caption_s / f['seconds']:.0f}% of one core, not in "
+            f"the server's figure above) and sent {w1['taps_captions_heard']} captions"
+        )
     if f["speaker_sent"]:
         rate = f["speaker_sent"] / f["seconds"]
         per_core = 1e6 / (f["us_per_copy"] * rate) if f["us_per_copy"] else 0

@@ -9,11 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import time
+from pathlib import Path
 
 from media.bench import SPEAKER_BASE
-from media.benchkit import HOST, RemoteError, child_channel, percentile, rss_kib, socket_drops
+from media.benchkit import (
+    HOST,
+    RemoteError,
+    child_channel,
+    percentile,
+    proc_cpu_s,
+    rss_kib,
+    socket_drops,
+)
+
+log = logging.getLogger(__name__)
 
 ROOM = 1
 WARM_UP_ROOM, WARM_UP_MEMBER = 2, 999_999  # a follower's throwaway connection (warm_up)
@@ -183,6 +195,9 @@ class PassThroughServer:
         #  forward() entered, forward() returned)
         self.forwarded: list[tuple[int, int, int, int, int, int]] = []
         self._wrap_forward()
+        self.recorder = None  # with --taps (add_taps)
+        self.captions = None
+        self.captions_heard = 0
 
     def _wrap_forward(self) -> None:
         room = self.room
@@ -209,6 +224,27 @@ class PassThroughServer:
                     )
 
         room.forward = timed_forward  # the receivers call peer.room.forward(...)
+
+    def add_taps(self) -> None:
+        """Record every speaker and caption them, as a recorded, captioned room does."""
+        import tempfile
+
+        from media.captions import CaptionService
+        from media.recorder import RoomRecorder
+
+        def heard(room_id, member_id, text, final) -> None:
+            self.captions_heard += 1
+
+        self.recorder = RoomRecorder(
+            Path(tempfile.mkdtemp(prefix="bench-recorder-")), members=self.speakers
+        )
+        self.captions = CaptionService(
+            on_caption=heard,
+            on_failure=lambda room_id, message: log.warning("captions: %s", message),
+            loop=asyncio.get_running_loop(),
+        )
+        self.hub.set_tap(ROOM, "recorder", self.recorder)
+        self.hub.set_tap(ROOM, "captions", self.captions.feed(ROOM))
 
     async def attach(self, member: int, sdp: str, speaker: bool) -> str:
         return await self.hub.attach(ROOM, member, f"bench-{member}", sdp, publishing=speaker)
@@ -288,6 +324,18 @@ class PassThroughServer:
             "speaker_lost": lost,
             "relayed_in": room.packets_relayed_in,
             **(self.meter.counters() if self.meter is not None else {}),
+            **self._tap_counters(),
+        }
+
+    def _tap_counters(self) -> dict:
+        if self.recorder is None:
+            return {}
+        pid = self.captions.pid
+        return {
+            "taps_recorder_dropped": self.recorder.dropped,
+            "taps_captions_dropped": self.captions.dropped,
+            "taps_captions_heard": self.captions_heard,
+            "taps_caption_cpu_ns": int(proc_cpu_s(pid) * 1e9) if pid else 0,
         }
 
     def records(self) -> list[list[int | None]]:
@@ -311,6 +359,8 @@ async def server_main() -> None:
         server = PassThroughServer(
             config["speakers"], config["listeners"], notify if config.get("nodes", 1) > 1 else None
         )
+        if config.get("taps"):
+            server.add_taps()
     else:
         from media.bench.ordinary import OrdinaryServer
 

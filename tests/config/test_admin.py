@@ -23,10 +23,13 @@ from rooms.models import (
     AuditEntry,
     Participant,
     Question,
+    Recording,
+    RecordingConsent,
     Report,
     ReportCategory,
     Room,
     RoomBan,
+    TranscriptSegment,
     Warning,
 )
 from tests.conftest import make_event, make_group, make_member, make_room
@@ -41,6 +44,7 @@ def _one_of_each(staff) -> dict[str, object]:
     room = make_room(alice, speakers=[bob], title="Ledger design AMA")
     app = SocialApp.objects.create(provider="openid_connect", name="LinkedIn", client_id="li")
     account = SocialAccount.objects.create(user=alice, provider="linkedin", uid="li-1")
+    recording = Recording.objects.create(room=room, started_by=alice)
     report = Report.objects.create(
         reporter=alice, target_member=bob, room=room, category=ReportCategory.SPAM
     )
@@ -68,6 +72,13 @@ def _one_of_each(staff) -> dict[str, object]:
         "rooms.RoomBan": RoomBan.objects.create(room=room, member=staff, banned_by=alice),
         "rooms.Question": Question.objects.create(room=room, asker=bob, text="How is it sharded?"),
         "rooms.Report": report,
+        "rooms.Recording": recording,
+        "rooms.RecordingConsent": RecordingConsent.objects.create(
+            room=room, member=bob, agreed=True
+        ),
+        "rooms.TranscriptSegment": TranscriptSegment.objects.create(
+            recording=recording, member=bob, start_ms=0, end_ms=900, text="Welcome"
+        ),
         "rooms.Warning": Warning.objects.create(member=bob, issued_by=staff, message="Be kind"),
         "rooms.AuditEntry": AuditEntry.objects.create(
             actor=staff, action=AuditAction.MEMBER_WARN, target_member=bob, reason="Be kind"
@@ -98,8 +109,19 @@ NO_ADD = {
     "rooms.Participant",
     "podium_groups.Membership",
     "rooms.Question",
+    # Made by the room's recording (rooms/services/recording.py, rooms/recordings/).
+    "rooms.Recording",
+    "rooms.RecordingConsent",
+    "rooms.TranscriptSegment",
 }
-VIEW_ONLY = {"rooms.Participant", "podium_groups.Membership", "rooms.Question"}
+VIEW_ONLY = {
+    "rooms.Participant",
+    "podium_groups.Membership",
+    "rooms.Question",
+    "rooms.Recording",
+    "rooms.RecordingConsent",
+    "rooms.TranscriptSegment",
+}
 
 
 @pytest.fixture

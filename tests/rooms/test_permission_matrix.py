@@ -300,9 +300,7 @@ def _snapshot() -> dict:
             )
         },
         "bans": set(RoomBan.objects.values_list("room_id", "member_id")),
-        "rooms": {
-            r["pk"]: r for r in Room.objects.values("pk", "status", "version", "captions")
-        },
+        "rooms": {r["pk"]: r for r in Room.objects.values("pk", "status", "version", "captions")},
         "recordings": dict(Recording.objects.values_list("room_id", "status")),
     }
 

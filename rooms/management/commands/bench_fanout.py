@@ -7,7 +7,7 @@ and figures: docs/benchmarks.md.
         [--nodes 1] [--pin] [--reference/--no-reference] [--baseline/--no-baseline]
         [--baseline-listeners 5] [--processes 4] [--concurrency 8] [--idle-seconds 10]
         [--warmup-seconds 2] [--grace-seconds 1.5] [--drain-limit 30] [--client-nice 10]
-        [--listener-hook receiver|socket|batch] [--keep-logs]
+        [--listener-hook receiver|socket|batch] [--keep-logs] [--taps]
 
 --pin gives each server process a CPU of its own (the first CPUs this process may use, one
 per node) and puts the speaker and listener processes and the coordinator on all the others
@@ -116,6 +116,13 @@ class Command(BaseCommand):
             "kernel's receive time, only the first packets of each listener unprotected",
         )
         parser.add_argument("--keep-logs", action="store_true", help="keep child stderr logs")
+        parser.add_argument(
+            "--taps",
+            action="store_true",
+            help="with recording and live captions on (media/recorder.py, media/captions.py), "
+            "as in a recorded, captioned room: the speakers' packets also go to the recorder "
+            "and to the caption worker",
+        )
 
     def handle(self, *args, **options) -> None:
         fields = [f.name for f in dataclasses.fields(Options) if f.name != "command"]

@@ -6,6 +6,7 @@
 import { createAudio } from "./audio.js";
 import { avatar, el, identity, personMenu as menuFor, ROLE_LABEL } from "./people.js";
 import { createQuestions } from "./questions.js";
+import { createRecording } from "./record.js";
 
 const root = document.getElementById("room");
 const roomId = Number(root.dataset.roomId);
@@ -50,6 +51,16 @@ const questions = createQuestions({
   announce: (text) => announce(text),
   me,
   roomId,
+});
+
+const recording = createRecording({
+  root,
+  send: (type, fields) => send(type, fields),
+  announce: (text) => announce(text),
+  nameOf: (member) => {
+    const person = [...state.stage, ...state.audience.people].find((p) => p.member === member);
+    return person ? person.name : "A speaker";
+  },
 });
 
 function send(type, fields = {}) {
@@ -123,6 +134,7 @@ function finish(title, text) {
   $("[data-ended-text]").textContent = text;
   $("[data-ended]").hidden = false;
   for (const el of root.querySelectorAll(".controls, .section, [data-invite]")) el.hidden = true;
+  recording.stop();
   announce(`${title}. ${text}`);
 }
 
@@ -193,6 +205,17 @@ function handle(event) {
     case "questions":
       questions.apply(event.questions, event.voted);
       break;
+    case "recording":
+      // It may share its version with a stage.changed sent just before it (speakers muted
+      // as the record starts); it is the whole recording state, so applying it twice is fine.
+      if (event.version < state.version) return;
+      if (event.version > state.version + 1) return resync();
+      state.version = event.version;
+      recording.apply(event, { note: event.note });
+      break;
+    case "captions":
+      recording.captions(event.lines);
+      break;
     case "error":
       announce(event.message);
       questions.refused();
@@ -225,6 +248,7 @@ function applySnapshot(event) {
   state.queue = event.hand_queue;
   questions.setYou(event.you);
   questions.apply(event.questions, event.questions_voted);
+  recording.apply(event.recording);
   renderStage();
   renderAudience();
   renderQueue();
@@ -240,6 +264,7 @@ function applyYou(you, { quiet = false } = {}) {
   const before = state.you;
   state.you = you;
   questions.setYou(you);
+  recording.setYou(you);
   if (!quiet && before) {
     if (before.role === "listener" && you.role !== "listener") {
       announce(you.role === "moderator" ? "You're now a moderator." : "You're now a speaker.");
