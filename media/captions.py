@@ -142,6 +142,11 @@ class CaptionService:
             self._started = time.monotonic()
         key = next(self._keys)
         self._rooms[key] = room_id
+        if worker.dead:
+            # Within restart_after of a crash: say so at once, rather than caption nothing.
+            self._failure(
+                key, "Captions stopped: the caption worker is restarting. Try again in a minute."
+            )
         return CaptionFeed(self, worker, key, room_id)
 
     def close(self) -> None:

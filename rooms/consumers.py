@@ -57,6 +57,11 @@ MAX_SOCKETS_PER_MEMBER = 3
 REACTIONS_PER_SECOND = 10
 HAND_TOGGLES_PER_SECOND = 20
 VOTES_PER_SECOND = 20
+# Consent answers: anyone may send one, and each changed answer locks the room and makes
+# every node serving it read its plan again (rooms.recordings.live). The host's recording
+# switches have no room-wide limit (the audience's refused attempts would spend it, and
+# hold up a pause); the socket's rate and rooms.services.recording.MAX_SPANS bound them.
+CONSENTS_PER_SECOND = 5
 AUDIENCE_TOGGLES = frozenset({"hand.raise", "hand.lower"})
 # ...and hand toggles run on a thread (and database connection) of their own, so that even
 # within that rate they queue only behind each other, never ahead of a moderator's action on
@@ -89,6 +94,7 @@ class TokenBucket:
 _reaction_buckets: dict[int, TokenBucket] = {}  # room -> its audience's bucket
 _hand_buckets: dict[int, TokenBucket] = {}
 _vote_buckets: dict[int, TokenBucket] = {}
+_consent_buckets: dict[int, TokenBucket] = {}
 
 
 def _room_allows(buckets: dict[int, TokenBucket], room_id: int, rate: float) -> bool:
@@ -184,6 +190,7 @@ QUESTION_VOTES = frozenset({"question.vote", "question.unvote"})
 ROOM_LIMITS = {
     **{kind: (_hand_buckets, HAND_TOGGLES_PER_SECOND) for kind in AUDIENCE_TOGGLES},
     **{kind: (_vote_buckets, VOTES_PER_SECOND) for kind in QUESTION_VOTES},
+    "recording.consent": (_consent_buckets, CONSENTS_PER_SECOND),
 }
 
 UNAVAILABLE_MESSAGE = "Podium can't reach its database for a moment. Reconnecting…"

@@ -81,6 +81,7 @@ def _fast_and_isolated(settings, tmp_path):
     room_consumers._reaction_buckets.clear()
     room_consumers._hand_buckets.clear()
     room_consumers._vote_buckets.clear()
+    room_consumers._consent_buckets.clear()
     settings.MEDIA_ROOT = tmp_path / "uploads"
     # Recordings too (Django resets its storages when STORAGES changes), and the
     # recorder's scratch files and the replay worker's log (under VAR_DIR).

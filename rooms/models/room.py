@@ -20,6 +20,30 @@ class RoomQuerySet(models.QuerySet):
             rooms = rooms.exclude(bans__member=member).exclude(host__blocking_set__blocked=member)
         return rooms
 
+    def open_to(self, member) -> "RoomQuerySet":
+        """The rooms whose page the member may open, by the rules of rooms.selectors.
+        room_access, as a query for lists (replays, their search): signed out, public
+        rooms outside private groups; platform moderators, every room; anyone else, the
+        rooms visible_to them, less those of groups that banned them and those where a
+        host or moderator blocked them."""
+        from groups.models import GroupBan
+        from rooms.permissions import is_platform_moderator
+
+        if member is None or not member.is_authenticated:
+            return self.filter(visibility=Room.Visibility.PUBLIC).exclude(group__is_private=True)
+        if member.is_suspended:
+            return self.none()
+        if is_platform_moderator(member):
+            return self
+        blocked_by = Participant.objects.filter(
+            role__in=MODERATING_ROLES, member__blocking_set__blocked=member
+        ).values("room_id")
+        return (
+            self.visible_to(member)
+            .exclude(group_id__in=GroupBan.objects.filter(member=member).values("group_id"))
+            .exclude(pk__in=blocked_by)
+        )
+
 
 class Room(models.Model):
     class Status(models.TextChoices):

@@ -131,7 +131,9 @@ def _save_tracks(room_id: int, live: _Live) -> None:
     """Stop a recorder and keep what it wrote (a thread of its own: stop() waits for the
     writer to finish). Then, if the room has ended, start the replay's worker."""
     from django.core.files import File
+    from django.db import transaction
 
+    from rooms.cluster import agent as cluster
     from rooms.models import Recording, RecordingTrack
     from rooms.models.recordings import recordings_storage
     from rooms.recordings import processing
@@ -145,17 +147,29 @@ def _save_tracks(room_id: int, live: _Live) -> None:
                 name = storage.save(
                     f"rooms/{room_id}/tracks/{live.span_id}-{track.member_id}.ogg", File(handle)
                 )
-            RecordingTrack.objects.create(
-                recording_id=live.recording_id,
-                span_id=live.span_id,
-                member_id=track.member_id,
-                file=name,
-                starts_ms=track.starts_ms,
-                duration_ms=track.duration_ms,
-                packets=track.packets,
-                dropped=track.dropped,
-                talk_ms=track.talk_ms,
-            )
+            with transaction.atomic():
+                # The host may have deleted the replay meanwhile: then nothing is kept.
+                kept = (
+                    Recording.objects.select_for_update()
+                    .filter(pk=live.recording_id)
+                    .exclude(status=Recording.Status.DELETED)
+                    .exists()
+                )
+                if kept:
+                    RecordingTrack.objects.create(
+                        recording_id=live.recording_id,
+                        span_id=live.span_id,
+                        member_id=track.member_id,
+                        file=name,
+                        starts_ms=track.starts_ms,
+                        duration_ms=track.duration_ms,
+                        packets=track.packets,
+                        dropped=track.dropped,
+                        talk_ms=track.talk_ms,
+                    )
+            if not kept:
+                storage.delete(name)
+                continue
             saved += 1
     except Exception:
         log.exception("room %s: the recording's tracks were not all saved", room_id)
@@ -165,7 +179,10 @@ def _save_tracks(room_id: int, live: _Live) -> None:
     ended = Recording.objects.filter(
         pk=live.recording_id, status=Recording.Status.PROCESSING
     ).exists()
-    if ended and saved:
+    # Alone, this node heard everyone; among several, a node that saved nothing leaves the
+    # start to the brain that did (or to cron's process_recordings), lest the worker run
+    # before the brain's tracks are saved.
+    if ended and (saved or cluster.current() is None):
         processing.process_soon(live.recording_id)
 
 

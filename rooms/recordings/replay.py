@@ -210,7 +210,7 @@ def recent_replays(viewer, limit: int = PROFILE_REPLAYS) -> list[Room]:
     """The newest replays the viewer may hear, as room cards (the rooms list)."""
     rooms = (
         Room.objects.filter(status=Room.Status.ENDED, recording__status=Recording.Status.READY)
-        .visible_to(viewer)
+        .open_to(viewer)
         .order_by("-ended_at", "-pk")
     )
     return list(with_replay_flag(_with_stage_preview(rooms))[:limit])
@@ -223,7 +223,7 @@ def replays_for_profile(member, viewer) -> list[Room]:
     rooms = (
         Room.objects.filter(status=Room.Status.ENDED, pk__in=on_stage)
         .filter(recording__status=Recording.Status.READY)
-        .visible_to(viewer)
+        .open_to(viewer)
         .order_by("-ended_at", "-pk")
     )
     return list(with_replay_flag(_with_stage_preview(rooms))[:PROFILE_REPLAYS])

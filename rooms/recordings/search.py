@@ -33,7 +33,7 @@ def transcript_lines_matching(viewer, query: str, *, limit: int) -> list[Transcr
         return []
     lines = TranscriptSegment.objects.filter(
         recording__status=Recording.Status.READY,
-        recording__room__in=Room.objects.visible_to(viewer).values("pk"),
+        recording__room__in=Room.objects.open_to(viewer).values("pk"),
     ).select_related("recording__room", "member")
     lines = _matching(lines, query)
     found = list(lines[:limit])

@@ -29,9 +29,13 @@ from rooms.models import (
 from rooms.moderation.audit import audit
 from rooms.services.change import RoomChange, acting, room_changing
 
+# A replay is mixed from every span's tracks at once: past this many spans (a host toggling
+# on and off), resuming is refused.
+MAX_SPANS = 100
+
 
 def recording_start(*, room_id: int, actor) -> None:
-    """Start recording, or resume it when paused."""
+    """Start recording, or resume it when paused (at most MAX_SPANS stretches)."""
     with acting(
         room_id, actor, "recording.start", refusal="Only the host can record this room."
     ) as change:
@@ -42,6 +46,10 @@ def recording_start(*, room_id: int, actor) -> None:
             recording = Recording.objects.create(room=change.room, started_by=actor)
             action = AuditAction.RECORDING_START
         elif recording.status == Recording.Status.PAUSED:
+            if recording.spans.count() >= MAX_SPANS:
+                raise Conflict(
+                    f"This recording has been paused {MAX_SPANS} times; it can't be resumed."
+                )
             recording.status = Recording.Status.RECORDING
             recording.save(update_fields=["status"])
             action = AuditAction.RECORDING_RESUME
@@ -82,6 +90,13 @@ def recording_consent(*, room_id: int, actor, agree: bool) -> None:
         me = change.me
         if not agree and me.role == Role.HOST:
             raise Conflict("As the host, pause the recording instead.")
+        before = (
+            RecordingConsent.objects.filter(room=change.room, member=actor)
+            .values_list("agreed", flat=True)
+            .first()
+        )
+        if before == agree and (agree or not me.on_stage):
+            return  # the same answer again: nothing to change, no node to tell
         RecordingConsent.objects.update_or_create(
             room=change.room, member=actor, defaults={"agreed": agree}
         )
@@ -132,10 +147,16 @@ def start_with_room(room: Room, host) -> None:
 def end_with_room(room: Room) -> int | None:
     """The room ended (in room_end's transaction): close the record; the tracks are saved
     and the worker started once the forwarder's recorder has stopped. Returns the
-    recording's id, if it was on the air."""
+    recording's id, if it was on the air. Ended while paused, no recorder runs anywhere,
+    and the worker is started here, on commit."""
     recording = Recording.objects.select_for_update().filter(room=room).first()
     if recording is None or not recording.on_air:
         return None
+    if recording.status == Recording.Status.PAUSED:
+        from rooms.recordings import processing
+
+        recording_id = recording.pk
+        transaction.on_commit(lambda: processing.process_soon(recording_id))
     close_span(recording)
     recording.status = Recording.Status.PROCESSING
     recording.ended_at = room.ended_at
@@ -175,11 +196,13 @@ def _open_span(recording: Recording) -> None:
 
 def _mute_who_has_not_agreed(change: RoomChange) -> None:
     """Speakers who haven't agreed are muted as the record starts, and asked: nobody is
-    heard on a recorded stage without saying yes (unmuting asks for it too)."""
+    heard on a recorded stage without saying yes (unmuting asks for it too). A speaker away
+    at the time is muted too: their mute outlives a reconnect."""
     agreed = RecordingConsent.objects.filter(room=change.room, agreed=True).values("member_id")
     speaking = (
         Participant.objects.select_for_update()
-        .filter(room=change.room, role__in=STAGE_ROLES, muted=False, is_present=True)
+        # Absent ones too: their mute outlives a reconnect, so they come back asked.
+        .filter(room=change.room, role__in=STAGE_ROLES, muted=False)
         .exclude(role=Role.HOST)
         .exclude(member_id__in=agreed)
         .select_related("member")

@@ -6,12 +6,14 @@ recorder (rooms.recordings.demo builds them the same way for the demo room).
 """
 
 import re
+from datetime import timedelta
 from io import StringIO
 
 import av
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.utils import timezone
 
 from rooms.models import Recording, RecordingSpan, RecordingTrack, Room, TranscriptSegment
 from rooms.models.recordings import recordings_storage
@@ -255,6 +257,12 @@ def test_the_command_processes_every_pending_recording(alice, bob, carol, short,
     first = recorded_room(alice, bob, short, tmp_path)
     second = recorded_room(carol, bob, short, tmp_path)
     corrupt(second)
+    # One that ended a moment ago is its node's to start (it is still saving the tracks).
+    just_ended = recorded_room(alice, carol, short, tmp_path)
+    Recording.objects.filter(pk__in=[first.pk, second.pk]).update(
+        ended_at=timezone.now() - timedelta(minutes=3)
+    )
+    Recording.objects.filter(pk=just_ended.pk).update(ended_at=timezone.now())
     out = StringIO()
 
     call_command("process_recordings", stdout=out)
@@ -267,6 +275,8 @@ def test_the_command_processes_every_pending_recording(alice, bob, carol, short,
     assert printed[0].startswith(f"recording {first.pk} (room {first.room_id}): ready")
     assert printed[1].startswith(f"recording {second.pk} (room {second.room_id}): retry later")
     assert len(printed) == 2
+    just_ended.refresh_from_db()
+    assert (just_ended.status, just_ended.attempts) == (Recording.Status.PROCESSING, 0)
 
     # Ready ones are done; the pending one is tried again, by its id too.
     out = StringIO()

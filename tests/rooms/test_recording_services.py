@@ -22,7 +22,7 @@ from rooms.models import (
 from rooms.services.recording import captions_failed
 from tests.conftest import make_member, make_room
 from tests.moderation.helpers import present
-from tests.rooms.wsutil import connect, send, until
+from tests.rooms.wsutil import connect, drain, send, until
 
 pytestmark = pytest.mark.django_db
 
@@ -215,4 +215,31 @@ async def test_everyone_sees_the_recording_and_the_speaker_is_asked(scene):
     await send(listener_socket, "recording.consent", agree="yes")
     assert (await until(listener_socket, "error"))["code"] == "invalid_message"
     for socket in (host_socket, speaker_socket, listener_socket, late_socket):
+        await socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_an_audience_answering_in_a_storm_is_limited_and_never_holds_up_the_host(scene):
+    """Consent answers have a room-wide rate (each changed one makes every node re-read the
+    room); the host's switches don't share it, so the host still pauses at once."""
+    room, host, _, listener = scene
+    others = [await database_sync_to_async(make_member)(f"Answerer {n}") for n in range(2)]
+    for member in others:
+        await database_sync_to_async(present)(room, member, role=Role.LISTENER)
+    host_socket, _ = await connect(host, room.pk)
+    await send(host_socket, "recording.start")
+    await until(host_socket, "recording")
+    sockets = [(await connect(m, room.pk))[0] for m in (listener, *others)]
+    for n in range(4):
+        for socket in sockets:
+            await send(socket, "recording.consent", agree=n % 2 == 0)
+    await send(host_socket, "recording.pause")
+    assert (await until(host_socket, "recording"))["state"] == "paused"
+    refused = 0
+    for socket in sockets:
+        for event in await drain(socket, 0.5):
+            refused += event["type"] == "error" and event["code"] == "rate_limited"
+    assert 0 < refused < 12
+    for socket in (host_socket, *sockets):
         await socket.disconnect()

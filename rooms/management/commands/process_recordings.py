@@ -5,11 +5,18 @@ it from cron too, every few minutes, to retry what failed. One line per recordin
 the cron log says what happened. Two runs at once are safe: each attempt is claimed first.
 """
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand
 from django.db.models import F
+from django.utils import timezone
 
 from rooms.models import Recording
 from rooms.recordings.processing import MAX_ATTEMPTS, process
+
+# Left alone this long after the room's end: its node is still saving the speakers' tracks,
+# and starts the worker itself once they are saved.
+SETTLE = timedelta(minutes=2)
 
 
 class Command(BaseCommand):
@@ -26,7 +33,9 @@ class Command(BaseCommand):
         else:
             pending = list(
                 Recording.objects.filter(
-                    status=Recording.Status.PROCESSING, attempts__lt=MAX_ATTEMPTS
+                    status=Recording.Status.PROCESSING,
+                    attempts__lt=MAX_ATTEMPTS,
+                    ended_at__lte=timezone.now() - SETTLE,
                 )
                 .order_by(F("ended_at").asc(nulls_last=True), "pk")
                 .values_list("pk", flat=True)
