@@ -504,6 +504,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.has_media = True
         await self.send(text_data=protocol.rtc_answer(sdp=answer))
+        # speakers.active goes out only when it changes: a member arriving while someone
+        # talks learns it here (on the room's brain, which knows it).
+        forwarder = media_bridge.hub().rooms.get(self.room_id)
+        if forwarder is not None and forwarder.active:
+            await self.send(text_data=protocol.speakers_active(members=sorted(forwarder.active)))
 
     async def _media_candidate(self, message) -> None:
         try:
