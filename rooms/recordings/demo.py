@@ -20,7 +20,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-from django.core.files import File
 from django.utils import timezone
 
 # The demo is one of the few callers of media/ besides rooms.media_bridge: it records
@@ -30,10 +29,9 @@ from rooms.models import (
     Recording,
     RecordingConsent,
     RecordingSpan,
-    RecordingTrack,
     Room,
 )
-from rooms.models.recordings import recordings_storage
+from rooms.recordings import live
 from rooms.recordings.processing import process
 from rooms.services import room_create, room_end, room_start
 
@@ -174,23 +172,11 @@ def record(packets: list[Packet], directory: Path, members: list[int]) -> list[T
 
 
 def save_tracks(recording: Recording, span: RecordingSpan, files: list[TrackFile]) -> None:
-    """The recorder's files into the recordings storage, as RecordingTrack rows."""
-    storage = recordings_storage()
+    """The recorder's files into the recordings storage, as RecordingTrack rows (as a
+    live room's node keeps them, rooms.recordings.live)."""
     for track in files:
-        name = f"rooms/{recording.room_id}/tracks/{span.pk}-{track.member_id}.ogg"
-        with track.path.open("rb") as fh:
-            name = storage.save(name, File(fh))
-        RecordingTrack.objects.create(
-            recording=recording,
-            span=span,
-            member_id=track.member_id,
-            file=name,
-            starts_ms=track.starts_ms,
-            duration_ms=track.duration_ms,
-            packets=track.packets,
-            dropped=track.dropped,
-            talk_ms=track.talk_ms,
-        )
+        name = live.store_track(recording.room_id, span.pk, track)
+        live.track_row(recording.pk, span.pk, track, name).save()
 
 
 def seed_recorded_room(*, host, speaker, group=None, stdout) -> None:

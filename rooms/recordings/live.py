@@ -130,23 +130,18 @@ def _record(hub, room_id: int, wanted: dict) -> None:
 def _save_tracks(room_id: int, live: _Live) -> None:
     """Stop a recorder and keep what it wrote (a thread of its own: stop() waits for the
     writer to finish). Then, if the room has ended, start the replay's worker."""
-    from django.core.files import File
     from django.db import transaction
 
     from rooms.cluster import agent as cluster
-    from rooms.models import Recording, RecordingTrack
+    from rooms.models import Recording
     from rooms.models.recordings import recordings_storage
     from rooms.recordings import processing
 
     tracks = live.recorder.stop()
-    storage = recordings_storage()
     saved = 0
     try:
         for track in tracks:
-            with track.path.open("rb") as handle:
-                name = storage.save(
-                    f"rooms/{room_id}/tracks/{live.span_id}-{track.member_id}.ogg", File(handle)
-                )
+            name = store_track(room_id, live.span_id, track)
             with transaction.atomic():
                 # The host may have deleted the replay meanwhile: then nothing is kept.
                 kept = (
@@ -156,19 +151,9 @@ def _save_tracks(room_id: int, live: _Live) -> None:
                     .exists()
                 )
                 if kept:
-                    RecordingTrack.objects.create(
-                        recording_id=live.recording_id,
-                        span_id=live.span_id,
-                        member_id=track.member_id,
-                        file=name,
-                        starts_ms=track.starts_ms,
-                        duration_ms=track.duration_ms,
-                        packets=track.packets,
-                        dropped=track.dropped,
-                        talk_ms=track.talk_ms,
-                    )
+                    track_row(live.recording_id, live.span_id, track, name).save()
             if not kept:
-                storage.delete(name)
+                recordings_storage().delete(name)
                 continue
             saved += 1
     except Exception:
@@ -184,6 +169,36 @@ def _save_tracks(room_id: int, live: _Live) -> None:
     # before the brain's tracks are saved.
     if ended and (saved or cluster.current() is None):
         processing.process_soon(live.recording_id)
+
+
+def store_track(room_id: int, span_id: int, track) -> str:
+    """A recorder's finished file (media.recorder.TrackFile) into the recordings storage;
+    its name there."""
+    from django.core.files import File
+
+    from rooms.models.recordings import recordings_storage
+
+    with track.path.open("rb") as handle:
+        return recordings_storage().save(
+            f"rooms/{room_id}/tracks/{span_id}-{track.member_id}.ogg", File(handle)
+        )
+
+
+def track_row(recording_id: int, span_id: int, track, name: str):
+    """The RecordingTrack (unsaved) of a stored recorder's file."""
+    from rooms.models import RecordingTrack
+
+    return RecordingTrack(
+        recording_id=recording_id,
+        span_id=span_id,
+        member_id=track.member_id,
+        file=name,
+        starts_ms=track.starts_ms,
+        duration_ms=track.duration_ms,
+        packets=track.packets,
+        dropped=track.dropped,
+        talk_ms=track.talk_ms,
+    )
 
 
 def caption_service():
