@@ -8,6 +8,7 @@ from accounts.forms import MembersField, PictureField, timezone_choices
 from events.models import SCHEDULED_MAX, Visibility
 from events.services import MAX_INVITED
 from groups.models import Group, Membership
+from rooms.forms import captions_field, record_field
 
 MAX_DURATION = SCHEDULED_MAX
 LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -53,17 +54,8 @@ class EventForm(forms.Form):
         max_members=MAX_INVITED,
         help_text="They moderate the room with you. Profile handles, separated by commas.",
     )
-    record = forms.BooleanField(
-        label="Record the talk",
-        required=False,
-        help_text="A replay with a transcript, for the people who can see the room. Speakers "
-        "are asked first; you can pause the recording at any time.",
-    )
-    captions = forms.BooleanField(
-        label="Live captions",
-        required=False,
-        help_text="Captions of whoever is speaking; each listener can show or hide them.",
-    )
+    record = record_field("Record the talk")
+    captions = captions_field()
     cover = PictureField(
         required=False,
         help_text="Optional. JPEG, PNG or WebP, up to 2 MB.",

@@ -5,6 +5,24 @@ from groups.models import Group, Membership
 from rooms.models import Room
 
 
+def record_field(label: str) -> forms.BooleanField:
+    """The host's choice to record (rooms.services.recording), on a room's or event's form."""
+    return forms.BooleanField(
+        label=label,
+        required=False,
+        help_text="A replay with a transcript, for the people who can see the room. Speakers "
+        "are asked first; you can pause the recording at any time.",
+    )
+
+
+def captions_field() -> forms.BooleanField:
+    return forms.BooleanField(
+        label="Live captions",
+        required=False,
+        help_text="Captions of whoever is speaking; each listener can show or hide them.",
+    )
+
+
 class RoomForm(forms.Form):
     title = forms.CharField(
         max_length=120, widget=forms.TextInput(attrs={"placeholder": "Scaling Postgres at 10k QPS"})
@@ -25,17 +43,8 @@ class RoomForm(forms.Form):
         help_text="The most people on stage at once, the host included.",
     )
 
-    record = forms.BooleanField(
-        label="Record this room",
-        required=False,
-        help_text="A replay with a transcript, for the people who can see the room. Speakers "
-        "are asked first; you can pause the recording at any time.",
-    )
-    captions = forms.BooleanField(
-        label="Live captions",
-        required=False,
-        help_text="Captions of whoever is speaking; each listener can show or hide them.",
-    )
+    record = record_field("Record this room")
+    captions = captions_field()
     go_live = forms.BooleanField(
         label="Go live now",
         required=False,
