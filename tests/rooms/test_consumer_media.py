@@ -11,7 +11,7 @@ from rooms import consumers, media_bridge, selectors
 from rooms.errors import NotAllowed
 from tests.conftest import make_room
 from tests.media.peers import Browser, loopback_only, within
-from tests.rooms.wsutil import connect, send, until
+from tests.rooms.wsutil import connect, join_audio, send, until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(autouse=True)
 def _loopback(monkeypatch):
     loopback_only(monkeypatch)
-
-
-async def _audio(comm, browser: Browser) -> Browser:
-    await send(comm, "rtc.offer", sdp=await browser.offer())
-    answer = await until(comm, "rtc.answer", timeout=10)
-    await browser.accept(answer["sdp"])
-    await browser.connected()
-    return browser
 
 
 async def _packets_during(browser: Browser, seconds: float) -> int:
@@ -40,9 +32,9 @@ async def test_a_listener_hears_a_speaker_through_the_room(alice, bob, carol):
     speaker_socket, _ = await connect(bob, room.pk)
     await send(speaker_socket, "unmute.self")
     await until(speaker_socket, "role.changed")
-    speaker = await _audio(speaker_socket, Browser(tone=440))
+    speaker = await join_audio(speaker_socket, Browser(tone=440))
     listener_socket, _ = await connect(carol, room.pk)
-    listener = await _audio(listener_socket, Browser())
+    listener = await join_audio(listener_socket, Browser())
     try:
         assert await listener.hear(slot=0) == pytest.approx(440, abs=15)
         active = await until(listener_socket, "speakers.active", timeout=5)
@@ -62,11 +54,11 @@ async def test_a_speaker_is_silenced_for_everyone_by_a_moderator(alice, bob, car
     speaker_socket, _ = await connect(bob, room.pk)
     await send(speaker_socket, "unmute.self")
     await until(speaker_socket, "role.changed")
-    speaker = await _audio(speaker_socket, Browser(tone=440))
+    speaker = await join_audio(speaker_socket, Browser(tone=440))
     listener_socket, _ = await connect(carol, room.pk)
     listener = Browser()
     listener.count_packets()
-    await _audio(listener_socket, listener)
+    await join_audio(listener_socket, listener)
     try:
         assert await _packets_during(listener, 0.5) > 10
         peer = media_bridge.hub().rooms[room.pk].peers[bob.pk]
@@ -88,11 +80,11 @@ async def test_a_speaker_is_silenced_for_everyone_by_a_moderator(alice, bob, car
 async def test_a_listener_is_never_heard(alice, carol, dan):
     room = await database_sync_to_async(make_room)(alice)
     sneaky_socket, _ = await connect(dan, room.pk)
-    sneaky = await _audio(sneaky_socket, Browser(tone=440))
+    sneaky = await join_audio(sneaky_socket, Browser(tone=440))
     listener_socket, _ = await connect(carol, room.pk)
     listener = Browser()
     listener.count_packets()
-    await _audio(listener_socket, listener)
+    await join_audio(listener_socket, listener)
     try:
         assert await _packets_during(listener, 1.0) == 0
     finally:
@@ -139,7 +131,7 @@ async def test_a_candidate_flood_is_refused(alice, carol, monkeypatch):
     comm, _ = await connect(carol, room.pk)
     await send(comm, "rtc.candidate", candidate="candidate:1 1 udp 1 127.0.0.1 9 typ host")
     assert (await until(comm, "error"))["code"] == "no_peer"
-    browser = await _audio(comm, Browser())
+    browser = await join_audio(comm, Browser())
     codes = []
     for port in range(10_000, 10_040):
         await send(

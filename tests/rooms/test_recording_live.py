@@ -12,7 +12,7 @@ from rooms.models import Participant, Recording, RecordingSpan, RecordingTrack, 
 from rooms.models.recordings import recordings_storage
 from tests.conftest import make_room
 from tests.media.peers import Browser, loopback_only
-from tests.rooms.wsutil import connect, send, until
+from tests.rooms.wsutil import connect, join_audio, send, until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -23,14 +23,6 @@ def _loopback(monkeypatch, settings):
     settings.RECORDINGS_PROCESS_INLINE = True
 
 
-async def _audio(comm, browser: Browser) -> Browser:
-    await send(comm, "rtc.offer", sdp=await browser.offer())
-    answer = await until(comm, "rtc.answer", timeout=10)
-    await browser.accept(answer["sdp"])
-    await browser.connected()
-    return browser
-
-
 async def _speaking(member, room_id: int, tone: float, *, agree: bool):
     socket, _ = await connect(member, room_id)
     await send(socket, "recording.consent", agree=agree)
@@ -38,7 +30,7 @@ async def _speaking(member, room_id: int, tone: float, *, agree: bool):
     if agree:
         await send(socket, "unmute.self")
         await until(socket, "role.changed")
-    return socket, await _audio(socket, Browser(tone=tone))
+    return socket, await join_audio(socket, Browser(tone=tone))
 
 
 async def _eventually(check, timeout: float = 20.0):
@@ -120,7 +112,7 @@ async def test_a_listener_invited_to_a_recorded_stage_is_not_recorded_until_they
     bob_socket, _ = await connect(bob, room.pk)
     await send(bob_socket, "unmute.self")
     await until(bob_socket, "role.changed")
-    browser = await _audio(bob_socket, Browser(tone=440))
+    browser = await join_audio(bob_socket, Browser(tone=440))
     try:
         await asyncio.sleep(0.5)
         await send(host_socket, "recording.start")

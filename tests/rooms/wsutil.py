@@ -71,3 +71,13 @@ async def close_code(comm: WebsocketCommunicator, timeout: float = 3) -> int:
         output = await comm.receive_output(timeout=left)
         if output["type"] == "websocket.close":
             return output.get("code")
+
+
+async def join_audio(comm: WebsocketCommunicator, browser):
+    """Offer `browser`'s peer connection (tests.media.peers.Browser) over the socket, as
+    room.js does once per socket, and wait until it connects; returns the browser."""
+    await send(comm, "rtc.offer", sdp=await browser.offer())
+    answer = await until(comm, "rtc.answer", timeout=10)
+    await browser.accept(answer["sdp"])
+    await browser.connected()
+    return browser
